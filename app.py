@@ -1,0 +1,190 @@
+"""ChatVLMLLM: a Gradio playground for reading documents, with a REST API in the same process.
+
+This module only wires the UI to the public API of `pipelines`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import gradio as gr
+
+from pipelines import (
+    MODES, DocumentResult, ParseOptions, PipelineError, get_spec, list_models, load_document,
+    load_pipeline,
+)
+from pipelines.api import create_rest_app
+from pipelines.catalogue import DEFAULT_MODEL
+from pipelines.render.draw import draw_elements, legend_html
+from pipelines.render.export import export_zip
+from pipelines.render.markdown import data_url_picture_ref, page_markdown
+from pipelines.render.report import timings_markdown
+
+log = logging.getLogger("chatvlmllm")
+ASSETS = Path(__file__).parent / "assets"
+WORK_ROOT = Path(tempfile.gettempdir()) / "chatvlmllm"
+WORK_MAX_AGE_S = 3600
+LATEX = [
+    {"left": "$$", "right": "$$", "display": True},
+    {"left": "\\[", "right": "\\]", "display": True},
+    {"left": "\\(", "right": "\\)", "display": False},
+]  # no single-$ delimiters: prices like $5 must stay text
+UPLOAD_TYPES = [".pdf", ".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"]
+
+
+def _new_work_dir() -> Path:
+    """A fresh folder for one parse's images and zip; folders older than an hour are removed."""
+    WORK_ROOT.mkdir(parents=True, exist_ok=True)
+    for old in WORK_ROOT.iterdir():
+        if time.time() - old.stat().st_mtime > WORK_MAX_AGE_S:
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(dir=WORK_ROOT))
+
+
+def mode_choices(model: str) -> list[tuple[str, str]]:
+    return [(MODES[m], m) for m in get_spec(model).modes]
+
+
+def on_model_change(model: str):
+    spec = get_spec(model)
+    return gr.update(choices=mode_choices(model), value=spec.default_mode), spec.description
+
+
+def parse(file_path, model, mode, dpi, pages, min_pixels, max_pixels, max_new_tokens,
+          drop_headers_footers, progress=gr.Progress()):
+    """Parse the upload; returns the first page's views, the timings, the zip and the session state."""
+    if not file_path:
+        raise gr.Error("Upload an image or a PDF first.")
+    try:
+        pipeline = load_pipeline(model)
+        mode = pipeline.spec.check_mode(mode)
+        progress(0, desc="Reading the document")
+        document = load_document(file_path, dpi=float(dpi), pages=pages or None, name=Path(file_path).name)
+        options = ParseOptions(
+            min_pixels=int(min_pixels) if min_pixels else None,
+            max_pixels=int(max_pixels) if max_pixels else None,
+            max_new_tokens=int(max_new_tokens) if max_new_tokens else None,
+        )
+        result = pipeline.parse_pages(
+            document, mode, options,
+            on_page=lambda done, total: progress(done / total, desc=f"Parsed page {done} of {total}"),
+        )
+    except PipelineError as error:
+        raise gr.Error(error.message) from None
+    except MemoryError:
+        raise gr.Error("Out of memory on this document: select fewer pages or lower the DPI.") from None
+    work = _new_work_dir()
+    originals, annotated = [], []
+    for page, page_result in zip(document.pages, result.pages):
+        original = work / f"page_{page.number + 1:03d}_original.png"
+        page.image.save(original)
+        marked = work / f"page_{page.number + 1:03d}.png"
+        draw_elements(page.image, page_result.elements).save(marked)
+        originals.append(str(original))
+        annotated.append(str(marked))
+    zip_path = export_zip(result, [p.image for p in document.pages], work / "result.zip", drop_headers_footers)
+    state = {"result": result.to_dict(), "originals": originals, "annotated": annotated}
+    views = show_page(state, 1, drop_headers_footers)
+    slider = gr.update(maximum=max(2, len(result.pages)), value=1, visible=len(result.pages) > 1)
+    return (*views, slider, timings_markdown(result), str(zip_path), state)
+
+
+def show_page(state: dict | None, page_number, drop_headers_footers: bool):
+    """Annotated image, rendered Markdown, raw Markdown and JSON of one page of the session's result."""
+    if not state:
+        return None, "", "", None
+    result = DocumentResult.from_dict(state["result"])
+    index = min(max(int(page_number or 1), 1), len(result.pages)) - 1
+    page = result.pages[index]
+    from PIL import Image
+
+    with Image.open(state["originals"][index]) as original:
+        rendered = page_markdown(page, data_url_picture_ref(original.convert("RGB")), drop_headers_footers)
+    raw = page_markdown(page, drop_headers_footers=drop_headers_footers)
+    return state["annotated"][index], rendered, raw, page.to_dict()
+
+
+def build_demo() -> gr.Blocks:
+    models = [(spec.label, spec.key) for spec in list_models()]
+    with gr.Blocks(title="ChatVLMLLM") as demo:
+        gr.Markdown("# ChatVLMLLM\nRead scanned pages, photos and PDFs: layout boxes, Markdown and JSON.")
+        state = gr.State(None)
+        with gr.Tab("Parse"):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    upload = gr.File(label="Image or PDF", file_types=UPLOAD_TYPES, type="filepath")
+                    model = gr.Dropdown(models, value=DEFAULT_MODEL, label="Model")
+                    model_info = gr.Markdown(get_spec(DEFAULT_MODEL).description)
+                    mode = gr.Radio(mode_choices(DEFAULT_MODEL), value=get_spec(DEFAULT_MODEL).default_mode,
+                                    label="Prompt mode")
+                    with gr.Accordion("Advanced", open=False):
+                        dpi = gr.Slider(72, 400, value=200, step=1, label="PDF render DPI")
+                        pages = gr.Textbox(label="Pages", placeholder="all, or e.g. 1-3,7")
+                        min_pixels = gr.Number(label="Min pixels (VLM input)", value=None, precision=0)
+                        max_pixels = gr.Number(label="Max pixels (VLM input)", value=None, precision=0)
+                        max_new_tokens = gr.Number(label="Max new tokens (VLMs)", value=None, precision=0)
+                    drop_hf = gr.Checkbox(label="Drop page headers and footers from Markdown", value=False)
+                    run = gr.Button("Parse", variant="primary", elem_id="parse-button")
+                    examples = sorted(str(p) for p in ASSETS.glob("*") if p.suffix.lower() in UPLOAD_TYPES)
+                    if examples:
+                        gr.Examples(examples=[[e] for e in examples], inputs=[upload], label="Examples")
+                with gr.Column(scale=2):
+                    page_slider = gr.Slider(1, 2, value=1, step=1, label="Page", visible=False)
+                    with gr.Tabs():
+                        with gr.Tab("Layout"):
+                            annotated = gr.Image(label="Annotated page", type="filepath",
+                                                 elem_id="annotated-page", buttons=["download", "fullscreen"])
+                            gr.HTML(legend_html())
+                        with gr.Tab("Markdown"):
+                            rendered = gr.Markdown(latex_delimiters=LATEX, sanitize_html=True,
+                                                   elem_id="rendered-markdown")
+                        with gr.Tab("Raw Markdown"):
+                            raw = gr.Code(language="markdown", label="Markdown")
+                        with gr.Tab("JSON"):
+                            page_json = gr.JSON(label="Page JSON", elem_id="page-json")
+                        with gr.Tab("Timings"):
+                            timings = gr.Markdown(elem_id="timings")
+                    download = gr.File(label="Download (zip: annotated PNG, JSON, Markdown per page)")
+
+        model.change(on_model_change, model, [mode, model_info], api_visibility="private")
+        run.click(
+            parse,
+            [upload, model, mode, dpi, pages, min_pixels, max_pixels, max_new_tokens, drop_hf],
+            [annotated, rendered, raw, page_json, page_slider, timings, download, state],
+            api_name="parse",
+            concurrency_limit=2,
+        )
+        page_slider.release(show_page, [state, page_slider, drop_hf], [annotated, rendered, raw, page_json],
+                            api_visibility="private")
+        drop_hf.change(show_page, [state, page_slider, drop_hf], [annotated, rendered, raw, page_json],
+                       api_visibility="private")
+    return demo
+
+
+def create_app():
+    """The FastAPI app: REST routes plus the Gradio UI mounted at /."""
+    demo = build_demo().queue(max_size=32, default_concurrency_limit=2)
+    return gr.mount_gradio_app(create_rest_app(), demo, path="/")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                        help="interface to listen on (default 127.0.0.1; 0.0.0.0 exposes it to your network)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO)
+    import uvicorn
+
+    print(f"ChatVLMLLM on http://{args.host}:{args.port}  (REST: /analyze_layout, /models, /health)")
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""The embedded CPU engine: RapidOCR (PP-OCRv6 det/rec) plus the CDLA layout model.
+
+Both models ship inside their pip wheels, so this engine works offline on any machine.
+"""
+from __future__ import annotations
+
+import html
+import json
+import logging
+import threading
+import time
+from statistics import median
+
+import numpy as np
+
+from ..documents import Page
+from ..layout import (
+    TextLine, area, assign_lines, join_lines, lines_to_table_html, reading_order,
+    overlap_area, split_text_blocks, union_box,
+)
+from ..schema import Element, PageResult
+from .base import ParseOptions
+
+# CDLA's ten labels on dots.ocr's categories. "reference" is bibliography text.
+CDLA_TO_CATEGORY = {
+    "text": "Text",
+    "title": "Section-header",
+    "figure": "Picture",
+    "figure_caption": "Caption",
+    "table": "Table",
+    "table_caption": "Caption",
+    "header": "Page-header",
+    "footer": "Page-footer",
+    "reference": "Text",
+    "equation": "Formula",
+}
+# Text outside any layout region this close to the top/bottom edge is a running header/footer.
+MARGIN_FRACTION = 0.06
+# A section header this much taller than body text near the top of a page is the document title.
+TITLE_HEIGHT_RATIO = 1.3
+# Categories whose region survives without any recognised text.
+TEXTLESS_OK = {"Picture", "Table", "Formula"}
+# Two layout boxes sharing this much of the smaller one's area are one region.
+DUPLICATE_OVERLAP = 0.7
+
+
+class ClassicEngine:
+    name = "classic"
+
+    def __init__(self, layout_threshold: float = 0.5):
+        self.layout_threshold = layout_threshold
+        self._ocr = None
+        self._layout = None
+        self._load_lock = threading.Lock()
+        # RapidOCR's pipeline object keeps per-call state; one page at a time per engine.
+        self._run_lock = threading.Lock()
+
+    def load(self) -> float:
+        with self._load_lock:
+            if self._ocr is not None:
+                return 0.0
+            start = time.perf_counter()
+            from rapid_layout import RapidLayout
+            from rapidocr import RapidOCR
+
+            for name in ("RapidOCR", "rapid_layout"):
+                logging.getLogger(name).setLevel(logging.WARNING)
+            # Documents are upright, so the 180-degree line classifier only costs time.
+            self._ocr = RapidOCR(params={"Global.use_cls": False, "Global.log_level": "warning"})
+            self._layout = RapidLayout(conf_thresh=self.layout_threshold)
+            return time.perf_counter() - start
+
+    def parse_page(self, page: Page, mode: str, options: ParseOptions) -> PageResult:
+        load_s = self.load()
+        width, height = page.size
+        bgr = np.ascontiguousarray(np.asarray(page.image)[:, :, ::-1])
+        timings = {"load_s": load_s}
+        with self._run_lock:
+            start = time.perf_counter()
+            layout = self._layout(bgr)
+            timings["layout_s"] = time.perf_counter() - start
+            lines: list[TextLine] = []
+            scores: list[float] = []
+            if mode != "layout_only":
+                start = time.perf_counter()
+                ocr = self._ocr(bgr)
+                timings["ocr_s"] = time.perf_counter() - start
+                if ocr.boxes is not None:
+                    for quad, text, score in zip(ocr.boxes, ocr.txts, ocr.scores):
+                        quad = np.asarray(quad)
+                        box = (quad[:, 0].min(), quad[:, 1].min(), quad[:, 0].max(), quad[:, 1].max())
+                        lines.append(TextLine(tuple(float(v) for v in box), str(text)))
+                        scores.append(float(score))
+        start = time.perf_counter()
+        regions = [
+            (tuple(float(v) for v in box), CDLA_TO_CATEGORY.get(label, "Text"), float(score))
+            for box, label, score in zip(
+                layout.boxes if layout.boxes is not None else [],
+                layout.class_names if layout.class_names is not None else [],
+                layout.scores if layout.scores is not None else [],
+            )
+        ]
+        elements = assemble_elements(regions, lines, width, height, keep_empty=mode == "layout_only")
+        timings["assemble_s"] = time.perf_counter() - start
+        raw = {
+            "layout": [{"bbox": [round(v, 1) for v in b], "category": c, "score": round(s, 4)}
+                       for b, c, s in regions],
+            "lines": [{"bbox": [round(v, 1) for v in l.box], "text": l.text, "score": round(s, 4)}
+                      for l, s in zip(lines, scores)],
+        }
+        return PageResult(
+            page=page.number, width=width, height=height, model=self.name, mode=mode,
+            elements=elements, raw_output=json.dumps(raw, ensure_ascii=False),
+            timings=timings, warnings=list(page.warnings),
+        )
+
+
+def assemble_elements(
+    regions: list[tuple[tuple[float, float, float, float], str, float]],
+    lines: list[TextLine],
+    width: int,
+    height: int,
+    keep_empty: bool = False,
+) -> list[Element]:
+    """Layout regions plus OCR lines -> Elements in reading order, clipped to the page."""
+    regions = merge_duplicate_regions(regions)
+    owners = assign_lines([box for box, _, _ in regions], lines)
+    members: list[list[TextLine]] = [[] for _ in regions]
+    for line, owner in zip(lines, owners):
+        if owner is not None:
+            members[owner].append(line)
+    blocks: list[tuple[tuple[float, float, float, float], str, list[TextLine]]] = []
+    for (box, category, _), region_lines in zip(regions, members):
+        if not region_lines and not keep_empty and category not in TEXTLESS_OK:
+            continue  # a text region where the recogniser found nothing is a false detection
+        if region_lines and category != "Picture":
+            box = union_box([box] + [l.box for l in region_lines])
+        blocks.append((box, category, region_lines))
+    stray = [line for line, owner in zip(lines, owners) if owner is None]
+    for block_lines in split_text_blocks(stray):
+        box = union_box([l.box for l in block_lines])
+        blocks.append((box, _margin_category(box, height), block_lines))
+    _promote_title(blocks, lines, height)
+
+    order = reading_order([box for box, _, _ in blocks])
+    elements: list[Element] = []
+    for index in order:
+        box, category, block_lines = blocks[index]
+        element = Element(_int_box(box), category, block_text(category, block_lines))
+        clipped = element.clipped(width, height)
+        if clipped is not None:
+            elements.append(clipped)
+    return elements
+
+
+def merge_duplicate_regions(regions):
+    """The layout model sometimes returns two boxes for one block; keep one, covering both."""
+    kept: list[list] = []
+    for box, category, score in sorted(regions, key=lambda r: -r[2]):
+        for other in kept:
+            smaller = min(area(box), area(other[0])) or 1.0
+            if overlap_area(box, other[0]) / smaller >= DUPLICATE_OVERLAP:
+                other[0] = union_box([other[0], box])
+                break
+        else:
+            kept.append([box, category, score])
+    return [tuple(region) for region in kept]
+
+
+def block_text(category: str, lines: list[TextLine]) -> str:
+    if category == "Picture" or not lines:
+        return ""
+    if category == "Table":
+        return lines_to_table_html(lines, html.escape)
+    return join_lines(lines)
+
+
+def _margin_category(box, height: int) -> str:
+    if box[3] <= MARGIN_FRACTION * height:
+        return "Page-header"
+    if box[1] >= (1 - MARGIN_FRACTION) * height:
+        return "Page-footer"
+    return "Text"
+
+
+def _promote_title(blocks, lines: list[TextLine], height: int) -> None:
+    """The topmost large section header in the top third of the page becomes the Title."""
+    if not lines:
+        return
+    body_height = median(l.box[3] - l.box[1] for l in lines)
+    candidates = [
+        i for i, (box, category, block_lines) in enumerate(blocks)
+        if category == "Section-header" and block_lines and box[1] < height / 3
+        and median(l.box[3] - l.box[1] for l in block_lines) >= TITLE_HEIGHT_RATIO * body_height
+    ]
+    if candidates:
+        top = min(candidates, key=lambda i: blocks[i][0][1])
+        box, _, block_lines = blocks[top]
+        blocks[top] = (box, "Title", block_lines)
+
+
+def _int_box(box) -> tuple[int, int, int, int]:
+    x1, y1, x2, y2 = box
+    return (int(np.floor(x1)), int(np.floor(y1)), int(np.ceil(x2)), int(np.ceil(y2)))

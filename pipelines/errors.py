@@ -1,0 +1,35 @@
+"""Errors users see. Each carries a machine-readable code and an HTTP status for REST."""
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """An error with a message fit to show a user as-is."""
+
+    status = 400
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class DocumentError(PipelineError):
+    """The uploaded document cannot be used (corrupt, unsupported, over a limit)."""
+
+    @property
+    def status(self) -> int:  # type: ignore[override]
+        return 413 if self.code == "too_large" else 400
+
+
+class UnknownModelError(PipelineError):
+    status = 400
+
+
+class UnsupportedModeError(PipelineError):
+    status = 422
+
+
+class EngineCapabilityError(PipelineError):
+    """The engine cannot do what was asked (e.g. chat with the classic OCR engine)."""
+
+    status = 422

@@ -1,0 +1,192 @@
+"""Page geometry shared by engines: reading order, grouping text lines into regions and tables.
+
+Boxes are (x1, y1, x2, y2) in page pixels.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from statistics import median
+from typing import Sequence
+
+Box = tuple[float, float, float, float]
+
+# An element this much wider than its group's content is a full-width separator (title, wide table).
+SPANNING_FRACTION = 0.6
+
+
+@dataclass
+class TextLine:
+    box: Box
+    text: str
+
+
+def reading_order(boxes: Sequence[Box]) -> list[int]:
+    """Indices of boxes in reading order, for single- and multi-column pages.
+
+    Full-width boxes cut the page into horizontal bands; inside a band, vertical gaps that no box
+    crosses separate columns, read left to right; each column is ordered the same way, recursively.
+    """
+    return _order(list(range(len(boxes))), boxes, depth=0)
+
+
+def _order(indices: list[int], boxes: Sequence[Box], depth: int) -> list[int]:
+    if len(indices) <= 1 or depth > 12:
+        return sorted(indices, key=lambda i: (boxes[i][1], boxes[i][0]))
+    columns = _split_columns(indices, boxes)
+    if len(columns) > 1:
+        return [i for column in columns for i in _order(column, boxes, depth + 1)]
+    left = min(boxes[i][0] for i in indices)
+    right = max(boxes[i][2] for i in indices)
+    spanning_width = SPANNING_FRACTION * (right - left)
+    spanning = sorted(
+        (i for i in indices if boxes[i][2] - boxes[i][0] >= spanning_width),
+        key=lambda i: boxes[i][1],
+    )
+    if not spanning or len(spanning) == len(indices):
+        return sorted(indices, key=lambda i: (boxes[i][1], boxes[i][0]))
+    # Each remaining box goes into the band above the first separator whose centre lies below its own.
+    bands: list[list[int]] = [[] for _ in range(len(spanning) + 1)]
+    separator_centres = [(boxes[s][1] + boxes[s][3]) / 2 for s in spanning]
+    for i in indices:
+        if i in spanning:
+            continue
+        centre = (boxes[i][1] + boxes[i][3]) / 2
+        band = sum(1 for c in separator_centres if c < centre)
+        bands[band].append(i)
+    ordered: list[int] = []
+    for band_index, band in enumerate(bands):
+        ordered.extend(_order(band, boxes, depth + 1))
+        if band_index < len(spanning):
+            ordered.append(spanning[band_index])
+    return ordered
+
+
+def _split_columns(indices: list[int], boxes: Sequence[Box]) -> list[list[int]]:
+    """Groups of indices separated by vertical gaps that no box crosses, left to right."""
+    spans = sorted((boxes[i][0], boxes[i][2], i) for i in indices)
+    widths = [x2 - x1 for x1, x2, _ in spans]
+    min_gap = max(4.0, 0.01 * (max(x2 for _, x2, _ in spans) - spans[0][0]), 0.02 * median(widths))
+    columns: list[list[int]] = [[spans[0][2]]]
+    reach = spans[0][1]
+    for x1, x2, i in spans[1:]:
+        if x1 - reach >= min_gap:
+            columns.append([i])
+        else:
+            columns[-1].append(i)
+        reach = max(reach, x2)
+    return columns
+
+
+def overlap_area(a: Box, b: Box) -> float:
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    return max(0.0, width) * max(0.0, height)
+
+
+def area(box: Box) -> float:
+    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
+
+
+def assign_lines(regions: Sequence[Box], lines: Sequence[TextLine], min_share: float = 0.5):
+    """For each line, the index of the region holding most of it (None if none holds min_share)."""
+    owners: list[int | None] = []
+    for line in lines:
+        best, best_share = None, min_share
+        line_area = max(area(line.box), 1.0)
+        for index, region in enumerate(regions):
+            share = overlap_area(line.box, region) / line_area
+            if share >= best_share:
+                best, best_share = index, share
+        owners.append(best)
+    return owners
+
+
+def union_box(boxes: Sequence[Box]) -> Box:
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes),
+            max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
+def group_rows(lines: Sequence[TextLine]) -> list[list[TextLine]]:
+    """Lines grouped into visual rows (vertical centre within the row's band), each row left to right."""
+    rows: list[list[TextLine]] = []
+    for line in sorted(lines, key=lambda l: (l.box[1] + l.box[3]) / 2):
+        centre = (line.box[1] + line.box[3]) / 2
+        if rows:
+            last = rows[-1]
+            top = median(l.box[1] for l in last)
+            bottom = median(l.box[3] for l in last)
+            if top <= centre <= bottom:
+                last.append(line)
+                continue
+        rows.append([line])
+    return [sorted(row, key=lambda l: l.box[0]) for row in rows]
+
+
+def join_lines(lines: Sequence[TextLine]) -> str:
+    """Text of a block's lines in reading order: rows top to bottom, joined with spaces.
+
+    A space is not added between two CJK characters, and a word hyphenated across a line break
+    keeps its hyphen (we cannot tell a soft hyphen from a real one).
+    """
+    parts: list[str] = []
+    for row in group_rows(lines):
+        for line in row:
+            text = line.text.strip()
+            if not text:
+                continue
+            if parts and not (_is_cjk(parts[-1][-1]) and _is_cjk(text[0])):
+                parts.append(" ")
+            parts.append(text)
+    return "".join(parts)
+
+
+def _is_cjk(char: str) -> bool:
+    code = ord(char)
+    return 0x2E80 <= code <= 0x9FFF or 0xF900 <= code <= 0xFAFF or 0xFF00 <= code <= 0xFFEF
+
+
+def split_text_blocks(lines: Sequence[TextLine]) -> list[list[TextLine]]:
+    """Lines outside any layout region, grouped into blocks by column and vertical proximity."""
+    if not lines:
+        return []
+    boxes = [l.box for l in lines]
+    order = reading_order(boxes)
+    heights = [b[3] - b[1] for b in boxes]
+    gap_limit = 1.2 * median(heights)
+    blocks: list[list[TextLine]] = []
+    for index in order:
+        line = lines[index]
+        if blocks:
+            previous = union_box([l.box for l in blocks[-1]])
+            horizontal = min(previous[2], line.box[2]) - max(previous[0], line.box[0])
+            if 0 <= line.box[1] - previous[3] <= gap_limit and horizontal > 0:
+                blocks[-1].append(line)
+                continue
+        blocks.append([line])
+    return blocks
+
+
+def lines_to_table_html(lines: Sequence[TextLine], escape) -> str:
+    """An HTML table from the text lines inside a table region: rows by position, columns by x-gaps."""
+    rows = group_rows(lines)
+    if not rows:
+        return "<table></table>"
+    # Column boundaries: gaps in the x-projection of all cells, as for page columns.
+    spans = sorted((l.box[0], l.box[2]) for row in rows for l in row)
+    edges: list[float] = []
+    reach = spans[0][1]
+    for x1, x2 in spans[1:]:
+        if x1 > reach:
+            edges.append((reach + x1) / 2)
+        reach = max(reach, x2)
+    column_count = len(edges) + 1
+    html_rows = []
+    for row in rows:
+        cells: list[list[str]] = [[] for _ in range(column_count)]
+        for line in row:
+            centre = (line.box[0] + line.box[2]) / 2
+            cells[sum(1 for e in edges if e < centre)].append(line.text.strip())
+        html_rows.append(
+            "<tr>" + "".join(f"<td>{escape(' '.join(c))}</td>" for c in cells) + "</tr>"
+        )
+    return "<table>" + "".join(html_rows) + "</table>"

@@ -1,0 +1,66 @@
+"""Category-coloured boxes drawn with OpenCV on the original page."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from ..schema import CATEGORIES, Element
+
+# One fixed RGB colour per category, distinct enough to tell apart on a white page.
+CATEGORY_COLOURS: dict[str, tuple[int, int, int]] = {
+    "Caption": (230, 126, 34),
+    "Footnote": (127, 140, 141),
+    "Formula": (142, 68, 173),
+    "List-item": (26, 188, 156),
+    "Page-footer": (149, 165, 166),
+    "Page-header": (52, 73, 94),
+    "Picture": (241, 196, 15),
+    "Section-header": (231, 76, 60),
+    "Table": (39, 174, 96),
+    "Text": (41, 128, 185),
+    "Title": (192, 57, 43),
+}
+
+
+def line_width(width: int, height: int) -> int:
+    """Box outline thickness that stays visible when a large page is shown scaled down."""
+    return max(2, round(max(width, height) / 600))
+
+
+def draw_elements(image: Image.Image, elements: list[Element]) -> Image.Image:
+    """A copy of the page with each element's box and an 'index Category' label drawn on it."""
+    canvas = np.array(image.convert("RGB"))
+    height, width = canvas.shape[:2]
+    thickness = line_width(width, height)
+    font_scale = max(0.5, thickness / 3)
+    for index, element in enumerate(elements):
+        clipped = element.clipped(width, height)
+        if clipped is None:
+            continue
+        x1, y1, x2, y2 = clipped.bbox
+        colour = CATEGORY_COLOURS[element.category]
+        cv2.rectangle(canvas, (x1, y1), (x2 - 1, y2 - 1), colour, thickness)
+        label = f"{index + 1} {element.category}"
+        (text_w, text_h), baseline = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
+        label_h = text_h + baseline + 4
+        # The label sits above the box, or inside it when the box touches the top edge.
+        top = y1 - label_h if y1 - label_h >= 0 else y1
+        left = min(x1, max(0, width - text_w - 4))
+        cv2.rectangle(canvas, (left, top), (left + text_w + 4, top + label_h), colour, cv2.FILLED)
+        cv2.putText(canvas, label, (left + 2, top + text_h + 2), cv2.FONT_HERSHEY_SIMPLEX,
+                    font_scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return Image.fromarray(canvas)
+
+
+def legend_html(categories: list[str] | None = None) -> str:
+    """A colour legend: one swatch per category (all of them unless a subset is given)."""
+    items = []
+    for category in categories or list(CATEGORIES):
+        r, g, b = CATEGORY_COLOURS[category]
+        items.append(
+            f'<span style="display:inline-block;margin:2px 8px 2px 0;">'
+            f'<span style="display:inline-block;width:12px;height:12px;background:rgb({r},{g},{b});'
+            f'vertical-align:middle;margin-right:4px;"></span>{category}</span>'
+        )
+    return '<div class="legend">' + "".join(items) + "</div>"

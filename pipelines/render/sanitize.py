@@ -1,0 +1,39 @@
+"""Allowlist HTML sanitising: model output and document text are untrusted."""
+from __future__ import annotations
+
+import nh3
+
+ALLOWED_TAGS = {
+    "a", "b", "blockquote", "br", "caption", "code", "col", "colgroup", "dd", "del", "div", "dl",
+    "dt", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "li", "ol", "p", "pre", "s",
+    "span", "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul",
+}
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "td": {"colspan", "rowspan", "align"},
+    "th": {"colspan", "rowspan", "align"},
+    "span": {"class"},
+    "div": {"class"},
+    "code": {"class"},
+}
+
+
+def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
+    # data: URLs are allowed only as inline images (cropped pictures), never as links.
+    if attribute in ("href", "src") and value.strip().lower().startswith("data:"):
+        return value if tag == "img" and value.lower().startswith("data:image/") else None
+    return value
+
+
+def sanitize_html(fragment: str) -> str:
+    """The fragment with every tag, attribute and URL scheme outside the allowlist removed."""
+    return nh3.clean(
+        fragment,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "data"},
+        attribute_filter=_filter_attribute,
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+    )
