@@ -13,6 +13,7 @@ import re
 from functools import lru_cache
 from itertools import accumulate
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -66,7 +67,7 @@ class PilCanvas:
     """Raster back end, one RGB image per page. Coordinates are px; text y is its ascender line."""
 
     def __init__(self, size: tuple[int, int], bg: Color = (255, 255, 255)) -> None:
-        self.size, self.bg, self.pages = size, bg, []
+        self.size, self.bg, self.pages = size, bg, list[Image.Image]()
         self.new_page()
 
     def new_page(self) -> None:
@@ -89,7 +90,7 @@ class PilCanvas:
         self.draw.rectangle(box, fill=fill)
 
 
-class PdfCanvas(PilCanvas):
+class PdfCanvas:
     """Vector back end (reportlab) with the same coordinates, so the PDF gets a real text layer."""
 
     def __init__(self, path: Path, size: tuple[int, int]) -> None:
@@ -101,6 +102,7 @@ class PdfCanvas(PilCanvas):
         self.string_width, self.h = pdfmetrics.stringWidth, size[1]
         self.c = Canvas(str(path), pagesize=(size[0] * PT, size[1] * PT), invariant=1)
         self.c.setTitle(TITLE)
+        self.c.setAuthor("M. Ellison, T. Wierzba, P. Raman (fictional)")
 
     def new_page(self) -> None:
         self.c.showPage()
@@ -131,12 +133,15 @@ class PdfCanvas(PilCanvas):
         self.c.rect(*self.xy(box[0], box[3]), (box[2] - box[0]) * PT, (box[3] - box[1]) * PT, stroke=0, fill=1)
 
 
-def put(c: PilCanvas, x: float, y: float, s: str, font: Font, anchor: str = "l", fill: Color = INK) -> None:
+Canvas = PilCanvas | PdfCanvas  # both back ends offer text / justified / line / rect / new_page
+
+
+def put(c: Canvas, x: float, y: float, s: str, font: Font, anchor: str = "l", fill: Color = INK) -> None:
     """One line of text whose left / centre / right (anchor "l" / "c" / "r") is at x."""
     c.text(x - {"l": 0, "c": 0.5, "r": 1}[anchor] * width(s, font), y, s, font, fill)
 
 
-def block(c: PilCanvas, x: float, y: float, rows: list[str], font: Font, lead: int, anchor: str = "l",
+def block(c: Canvas, x: float, y: float, rows: list[str], font: Font, lead: int, anchor: str = "l",
           fill: Color = INK) -> float:
     """Several lines, one per row; returns the y below them."""
     for row in rows:
@@ -155,7 +160,7 @@ def wrap(text: str, font: Font, w: float, indent: float = 0) -> list[list[str]]:
     return lines
 
 
-def draw_line(c: PilCanvas, x: float, y: float, words: list[str], font: Font, w: float, align: str,
+def draw_line(c: Canvas, x: float, y: float, words: list[str], font: Font, w: float, align: str,
               last: bool) -> None:
     """One wrapped line, aligned "l" / "c" / "r" or justified "j" (the last line of a paragraph stays left)."""
     if align == "j" and not last and len(words) > 1:
@@ -164,7 +169,7 @@ def draw_line(c: PilCanvas, x: float, y: float, words: list[str], font: Font, w:
         put(c, x + {"c": w / 2, "r": w}.get(align, 0), y, " ".join(words), font, align.replace("j", "l"))
 
 
-def paragraph(c: PilCanvas, x: float, y: float, w: float, text: str, font: Font, lead: int, align: str = "j",
+def paragraph(c: Canvas, x: float, y: float, w: float, text: str, font: Font, lead: int, align: str = "j",
               indent: float = 0) -> float:
     """Wrapped paragraph with an optional first-line indent; returns the y below it."""
     lines = wrap(text, font, w, indent)
@@ -175,7 +180,7 @@ def paragraph(c: PilCanvas, x: float, y: float, w: float, text: str, font: Font,
     return y
 
 
-def formula(c: PilCanvas, x: float, y: float, s: str, font: Font) -> None:
+def formula(c: Canvas, x: float, y: float, s: str, font: Font) -> None:
     """Centred formula; _{..} and ^{..} mark sub- and superscripts."""
     small: Font = (font[0], round(font[1] * 0.68))
     dy = {"_": ascent(font) + 0.22 * font[1] - ascent(small), "^": ascent(font) - 0.42 * font[1] - ascent(small)}
@@ -187,9 +192,9 @@ def formula(c: PilCanvas, x: float, y: float, s: str, font: Font) -> None:
         x += width(t, f)
 
 
-def table(c: PilCanvas, x: float, y: float, widths: list[float], rows: list[list[str]], fonts: tuple[Font, Font],
+def table(c: Canvas, x: float, y: float, widths: list[float], rows: list[list[str]], fonts: tuple[Font, Font],
           row_h: int, align: str, head_fill: Color | None = None) -> float:
-    """Grid table, row 0 is the bold header; returns the y of the bottom rule."""
+    """Grid table; fonts = (body, header) and row 0 is the header. Returns the y of the bottom rule."""
     right, top, lefts = x + sum(widths), y, list(accumulate([x] + widths))
     if head_fill:
         c.rect((x, y, right, y + row_h), head_fill)
@@ -205,8 +210,12 @@ def table(c: PilCanvas, x: float, y: float, widths: list[float], rows: list[list
     return y
 
 
-def save(img: Image.Image, name: str, **kw: int | bool) -> None:
+def save(img: Image.Image, name: str, **kw: Any) -> None:
     img.save(OUT / name, **kw)
+    report(name)
+
+
+def report(name: str) -> None:
     print(f"wrote {name:22s} {(OUT / name).stat().st_size / 1024:5.0f} KB")
 
 
@@ -223,17 +232,15 @@ inverse-distance weighting and matches a Gaussian-process baseline at one twenti
 PAPER = """# 1 Introduction
 
 Low-cost particulate sensors make it possible to monitor urban air at a spatial resolution that reference stations
-cannot provide. A single city block may now host a dozen devices mounted on lamp posts, school fences and balconies.
-The price of this density is data quality: optical sensors drift with humidity, individual units differ in their
-response, and network outages leave gaps lasting from minutes to days.
+cannot provide. The price of this density is data quality: optical sensors drift with humidity, individual units
+differ in their response, and network outages leave gaps lasting from minutes to days.
 
 Classical interpolation methods treat every reading as equally trustworthy. Inverse-distance weighting is fast but
 spreads the error of a faulty node over its neighbourhood, while Gaussian-process regression models uncertainty
 explicitly but scales poorly with the number of devices.
 
-We argue that a middle ground is practical. Our contributions are a lattice formulation whose cost does not grow with
-the number of sensors, an adaptive rule that sets the smoothing strength from local consistency alone, and an
-evaluation on three simulated deployments.
+We propose a middle ground: a lattice formulation whose cost does not grow with the number of sensors, and an
+adaptive rule that sets the smoothing strength from local consistency alone.
 
 # 2 Method
 
@@ -253,9 +260,8 @@ updates, and a node that recovers from a fault regains its influence automatical
 
 # 3 Experimental Setup
 
-We evaluate ALS on three simulated deployments, Harbour, Campus and Ridge, with 48, 120 and 75 sensors. Readings are
-corrupted with drift, gain errors and outages; every method is tuned on the first week of data and tested on the
-remaining three weeks.
+We simulate three deployments, Harbour, Campus and Ridge, with 48, 120 and 75 sensors whose readings suffer from
+drift, gain errors and outages. All methods are tuned on the first week and tested on the remaining three.
 
 % Table 1: RMSE (µg/m³) of hourly PM2.5 estimates; lower is better. | Method,Harbour,Campus,Ridge;
 IDW,9.84,7.12,11.37;Kriging,8.21,6.40,9.95;GP,7.03,5.61,8.12;ALS (ours),6.88,5.83,7.79
@@ -307,7 +313,7 @@ LEAD, GAP, COL_TOP, BOTTOM = 27, 34, 120, A4[1] - 125
 COLW = (A4[0] - 2 * M - GAP) / 2
 
 
-def paper_chrome(c: PilCanvas, page: int) -> None:
+def paper_chrome(c: Canvas, page: int) -> None:
     """Running header with its rule, and the page number."""
     put(c, M, 54, "Journal of Imaginary Results, Vol. 3, No. 2 (2024)", ("serif-i", 18), fill=GREY)
     put(c, A4[0] - M, 54, "Ellison, Wierzba and Raman", ("serif-i", 18), "r", GREY)
@@ -315,7 +321,7 @@ def paper_chrome(c: PilCanvas, page: int) -> None:
     put(c, A4[0] / 2, A4[1] - 84, str(page), ("serif", 19), "c")
 
 
-def paper_title(c: PilCanvas) -> float:
+def paper_title(c: Canvas) -> float:
     """Full-width title, authors and abstract; returns the y where the columns start."""
     y = paragraph(c, M + 60, 128, A4[0] - 2 * M - 120, TITLE, ("serif-b", 36), 48, "c")
     y = block(c, A4[0] / 2, y + 14, ["Mara Ellison¹, Tomasz Wierzba², Priya Raman¹"], ("serif", 23), 36, "c")
@@ -333,7 +339,7 @@ def paper_title(c: PilCanvas) -> float:
 class Flow:
     """Pours the paper's blocks into two columns, starting new pages as needed."""
 
-    def __init__(self, c: PilCanvas, top: float) -> None:
+    def __init__(self, c: Canvas, top: float) -> None:
         self.c, self.page, self.col, self.top, self.y, self.fresh = c, 1, 0, top, top, True
 
     def x(self) -> float:
@@ -379,7 +385,7 @@ class Flow:
                        (("serif", 19), ("serif-b", 19)), 36, "lrrr") + 22
 
 
-def render_paper(c: PilCanvas) -> int:
+def render_paper(c: Canvas) -> int:
     """Draw the whole paper on c; returns the number of pages."""
     paper_chrome(c, 1)
     flow = Flow(c, paper_title(c))
@@ -387,7 +393,7 @@ def render_paper(c: PilCanvas) -> int:
         text = chunk.replace("\n", " ")
         kind, rest = text[:2], text[2:]
         if kind in ("# ", "$ ", "% "):
-            {"# ": flow.heading, "$ ": flow.equation, "% ": flow.table}[kind](*rest.split(" | "))
+            getattr(flow, {"# ": "heading", "$ ": "equation", "% ": "table"}[kind])(*rest.split(" | "))
         elif text.startswith("["):
             flow.para(text, False, ("serif", 18), 25, "l")
         else:
@@ -406,7 +412,7 @@ def make_paper() -> None:
         return
     render_paper(pdf)
     pdf.c.save()
-    print(f"wrote {'paper_two_column.pdf':22s} {(OUT / 'paper_two_column.pdf').stat().st_size / 1024:5.0f} KB")
+    report("paper_two_column.pdf")
 
 
 ITEMS = [("A4 copy paper 80 g/m², box of 5 reams", 12, 24.50), ("Ballpoint pens, blue, pack of 50", 6, 8.90),
@@ -425,11 +431,11 @@ def make_invoice() -> None:
           ("sans-b", 19), 30, "r")
     block(c, R, 176, ["INV-2024-0317", "18 March 2024", "17 April 2024", "C-10482", "LPS-7781"], ("sans", 19), 30, "r")
     c.line([(M, 350), (R, 350)], 2)
-    for x, label, rows in [(M, "BILL TO", ["Attn: Ms Helen Carver, Bursar", "22 Orchard Road"]),
+    for x, label, addr in [(M, "BILL TO", ["Attn: Ms Helen Carver, Bursar", "22 Orchard Road"]),
                            (M + 540, "SHIP TO", ["Goods entrance, Block C", "24 Orchard Road"])]:
         put(c, x, 378, label, ("sans-b", 18), fill=GREY)
-        block(c, x, 412, ["Lindenbrook Primary School", *rows, "Millbury, MB2 9LT"], S, 31)
-    rows = [["#", "Description", "Qty", "Unit price", "Amount"]]
+        block(c, x, 412, ["Lindenbrook Primary School", *addr, "Millbury, MB2 9LT"], S, 31)
+    rows: list[list[str]] = [["#", "Description", "Qty", "Unit price", "Amount"]]
     rows += [[str(i), d, str(q), f"£{p:,.2f}", f"£{q * p:,.2f}"] for i, (d, q, p) in enumerate(ITEMS, 1)]
     y = table(c, M, 570, [60, 520, 100, 160, 180], rows, (S, ("sans-b", 21)), 48, "clrrr", (228, 232, 238))
     subtotal = sum(q * p for _, q, p in ITEMS)
@@ -479,7 +485,7 @@ def make_letter() -> None:
                         "191123, г. Санкт-Петербург,", "ул. Садовая, д. 5"], F, 34)
     put(c, M, 470, "О поставке измерительного оборудования", ("serif-i", 23))
     put(c, A4[0] / 2, 550, "Уважаемый Павел Сергеевич!", ("serif-b", 24), "c")
-    y = 610
+    y: float = 610
     for text in LETTER.split("\n\n"):
         y = paragraph(c, M, y, R - M, text.replace("\n", " "), F, 36, "j", indent=60) + 8
     put(c, M, y + 20, "Приложение: спецификация на 2 л. в 1 экз.", F)
@@ -505,8 +511,8 @@ def make_receipt() -> None:
                                     ("Cashier: Dana", ""), ("-", "")]
     for name, qty, price in GROCERIES:
         lines += [(name, f"{qty * price:.2f}")] + ([(f"  {qty} x {price:.2f}", "")] if qty > 1 else [])
-    lines += [("-", ""), ("SUBTOTAL", f"{total:.2f}"), ("TOTAL EUR", f"{total:.2f}"), ("CARD VISA ****4821", f"{total:.2f}"),
-              ("CHANGE", "0.00"), ("VAT 7% INCLUDED", f"{total * 7 / 107:.2f}"),
+    lines += [("-", ""), ("SUBTOTAL", f"{total:.2f}"), ("TOTAL EUR", f"{total:.2f}"),
+              ("CARD VISA ****4821", f"{total:.2f}"), ("CHANGE", "0.00"), ("VAT 7% INCLUDED", f"{total * 7 / 107:.2f}"),
               (f"ITEMS SOLD: {sum(q for _, q, _ in GROCERIES)}", ""), ("-", "")]
     put(c, W / 2, 60, "FRESH CORNER MARKET", ("mono-b", 32), "c", ink)
     y = block(c, W / 2, 112, ["128 Willow Street, Brookhaven", "Tel. 555-0142", "VAT No. DE 482 093 177"],

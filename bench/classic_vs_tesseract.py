@@ -1,7 +1,8 @@
 """OCR accuracy and speed: the embedded CPU engine "classic" vs Tesseract on real PDF pages.
 
 Ground truth is each page's text layer (pypdfium2); both engines read the same 200 dpi render.
-The PDFs come from Debian packages (see PAGES) and are fetched into bench/.cache/ (gitignored).
+The PDFs come from Debian packages (PAGES records package, path inside it, page and sha256);
+they are fetched with apt-get into bench/.cache/ (gitignored), so nothing large is committed.
 
     apt-get update && apt-get install -y tesseract-ocr tesseract-ocr-eng   # once
     pip install -r bench/requirements.txt
@@ -22,6 +23,7 @@ import os
 import platform
 import re
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -43,40 +45,39 @@ DPI = 200
 
 @dataclass(frozen=True)
 class Source:
-    """One PDF inside a Debian package (Debian 12 'bookworm' versions noted for traceability)."""
+    """One page of a PDF shipped in a Debian package; sha256 is of the (decompressed) PDF."""
 
-    package: str  # apt-get download <package>
+    key: str
+    package: str  # fetched with `apt-get download <package>`
     member: str  # path inside the .deb; a .gz suffix is decompressed
-    sha256: str  # of the (decompressed) PDF
-    note: str  # version we pinned the hash on, licence, layout
+    page: int  # 1-based
+    sha256: str
 
     @property
-    def name(self) -> str:
-        return Path(self.member).name.removesuffix(".gz")
+    def pdf(self) -> Path:
+        return CACHE / "pdf" / Path(self.member).name.removesuffix(".gz")
 
 
-LATEX_DOC = "./usr/share/doc/texlive-doc/latex/"
-SOURCES = {
-    "ltnews22": Source("texlive-latex-base-doc", LATEX_DOC + "base/ltnews22.pdf",
-                       "d47528fa16e68f37d7401be8d61f69cce6a984b235aec3460b15340c6667a761",
-                       "2022.20230122-3; LPPL 1.3c; LaTeX News, two columns"),
-    "ltnews30": Source("texlive-latex-base-doc", LATEX_DOC + "base/ltnews30.pdf", "5f544be765d70e43be62fca478c9c2765e93585025d6b70e5026d61254406a9e",
-                       "2022.20230122-3; LPPL 1.3c; LaTeX News, two columns"),
-    "lppl": Source("texlive-latex-base-doc", LATEX_DOC + "base/lppl.pdf", "5836a11253ba59b79c0b52cf010c0d280eaa6bda709f8d6824f2a3924207fef6",
-                   "2022.20230122-3; LPPL 1.3c; licence text, one column"),
-    "psnfss2e": Source("texlive-latex-base-doc", LATEX_DOC + "psnfss/psnfss2e.pdf", "becbe6aba7d92a70c0f0be81945bbe25a04814c988dec8408ec9ed5082d9f9f5",
-                       "2022.20230122-3; LPPL 1.3c; ruled table + prose"),
-    "mime-spec": Source("shared-mime-info", "./usr/share/doc/shared-mime-info/shared-mime-info-spec.pdf",
-                        "4d9666c46b4d367a12e2922f4f3b114396c377106c57bbc934d03320e6888002", "2.2-1; GPL-2+; DocBook spec, sans-serif"),
-    "libtasn1": Source("libtasn1-doc", "./usr/share/doc/libtasn1-doc/libtasn1.pdf", "3917eb460d87e275f9792b3597029873fd77890ed3ccebe40bbc5a3a7ee516d3",
-                       "4.19.0-2+deb12u1; GFDL-1.3+; Texinfo manual, bullet list"),
-    "mom-pdf": Source("groff", "./usr/share/doc/groff-base/examples/mom/mom-pdf.pdf.gz", "a2df7a188ca99aac93b4b910ea253a348a4b3aebdd2f7b1e0f582953cd14ad77",
-                      "1.22.4-10; GPL-3+; groff/mom article with code lines"),
-}
-# (source key, 1-based page number)
-PAGES: list[tuple[str, int]] = [
-    ("ltnews22", 1), ("ltnews30", 2), ("lppl", 2), ("psnfss2e", 3),
-    ("mime-spec", 1), ("libtasn1", 4), ("mom-pdf", 3),
+# Hashes from Debian 12 (bookworm); a newer package may change a PDF, which fetch() reports. Licences:
+# texlive-latex-base-doc 2022.20230122-3 (LPPL-1.3c), shared-mime-info 2.2-1 (GPL-2+),
+# libtasn1-doc 4.19.0-2+deb12u1 (GFDL-1.3+), groff 1.22.4-10 (GPL-3+).
+TL, DOC = "texlive-latex-base-doc", "./usr/share/doc/"
+TLB = DOC + "texlive-doc/latex/base/"
+PAGES: list[Source] = [
+    Source("ltnews22", TL, TLB + "ltnews22.pdf", 1,  # 2 columns, masthead, code, footnote
+           "d47528fa16e68f37d7401be8d61f69cce6a984b235aec3460b15340c6667a761"),
+    Source("ltnews30", TL, TLB + "ltnews30.pdf", 2,  # 2 columns of prose
+           "5f544be765d70e43be62fca478c9c2765e93585025d6b70e5026d61254406a9e"),
+    Source("lppl", TL, TLB + "lppl.pdf", 2,  # 1 column of legal prose
+           "5836a11253ba59b79c0b52cf010c0d280eaa6bda709f8d6824f2a3924207fef6"),
+    Source("psnfss2e", TL, DOC + "texlive-doc/latex/psnfss/psnfss2e.pdf", 3,  # ruled table + prose
+           "becbe6aba7d92a70c0f0be81945bbe25a04814c988dec8408ec9ed5082d9f9f5"),
+    Source("mime-spec", "shared-mime-info", DOC + "shared-mime-info/shared-mime-info-spec.pdf", 1,
+           "4d9666c46b4d367a12e2922f4f3b114396c377106c57bbc934d03320e6888002"),  # centred title block
+    Source("libtasn1", "libtasn1-doc", DOC + "libtasn1-doc/libtasn1.pdf", 4,  # Texinfo, bullet list
+           "3917eb460d87e275f9792b3597029873fd77890ed3ccebe40bbc5a3a7ee516d3"),
+    Source("mom-pdf", "groff", DOC + "groff-base/examples/mom/mom-pdf.pdf.gz", 3,  # centred title, code
+           "a2df7a188ca99aac93b4b910ea253a348a4b3aebdd2f7b1e0f582953cd14ad77"),
 ]
 
 
@@ -84,44 +85,39 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def fetch(keys: list[str]) -> dict[str, Path]:
-    """Cached PDFs by key; missing ones come from `apt-get download` + one tar pass per .deb."""
-    out = {k: CACHE / "pdf" / SOURCES[k].name for k in keys}
-    missing: dict[str, list[str]] = {}
-    for k in keys:
-        if not out[k].exists():
-            missing.setdefault(SOURCES[k].package, []).append(k)
-    debs = CACHE / "debs"
-    for package, pkg_keys in missing.items():
-        debs.mkdir(parents=True, exist_ok=True)
+def fetch(pages: list[Source]) -> None:
+    """Put each page's PDF into the cache: `apt-get download`, then one tar pass per .deb."""
+    debs, tree = CACHE / "debs", CACHE / "extract"
+    for d in (debs, tree, CACHE / "pdf"):
+        d.mkdir(parents=True, exist_ok=True)
+    missing: dict[str, set[str]] = {}
+    for src in pages:
+        if not src.pdf.exists():
+            missing.setdefault(src.package, set()).add(src.member)
+    for package, members in missing.items():
         if not list(debs.glob(f"{package}_*.deb")):
             subprocess.run(["apt-get", "download", package], cwd=debs, check=True)
         deb = sorted(debs.glob(f"{package}_*.deb"))[-1]
-        tree = CACHE / "extract"
-        tree.mkdir(parents=True, exist_ok=True)
-        members = [SOURCES[k].member for k in pkg_keys]
         tar = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True, check=True)
-        subprocess.run(["tar", "-x", "-C", str(tree), *members], input=tar.stdout, check=True)
-        for k in pkg_keys:
-            data = (tree / SOURCES[k].member).read_bytes()
-            out[k].parent.mkdir(parents=True, exist_ok=True)
-            out[k].write_bytes(gzip.decompress(data) if SOURCES[k].member.endswith(".gz") else data)
-    for k, path in out.items():
-        if sha256(path) != SOURCES[k].sha256:
-            print(f"WARNING: {path} sha256 {sha256(path)} != recorded {SOURCES[k].sha256}", file=sys.stderr)
-    return out
+        subprocess.run(["tar", "-x", "-C", str(tree), *sorted(members)], input=tar.stdout, check=True)
+    for src in pages:
+        if not src.pdf.exists():
+            data = (tree / src.member).read_bytes()
+            src.pdf.write_bytes(gzip.decompress(data) if src.member.endswith(".gz") else data)
+        if sha256(src.pdf) != src.sha256:
+            print(f"WARNING: {src.pdf}: sha256 {sha256(src.pdf)} != recorded {src.sha256}", file=sys.stderr)
 
 
-def page_truth_and_image(pdf_path: Path, page_no: int) -> tuple[str, Image.Image]:
-    pdf = pdfium.PdfDocument(str(pdf_path))
-    page = pdf[page_no - 1]
+def truth_and_image(src: Source) -> tuple[str, Image.Image]:
+    """The page's text layer (ground truth) and its render at DPI."""
+    pdf = pdfium.PdfDocument(str(src.pdf))
+    page = pdf[src.page - 1]
     text = page.get_textpage().get_text_range()
     image = page.render(scale=DPI / 72).to_pil().convert("RGB")
     pdf.close()
     return text, image
 
 
-# ---------------------------------------------------------------- normalisation and metrics
 FOLD = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201c": '"', "\u201d": '"',
                       "\u201e": '"', "\u2013": "-", "\u2014": "-", "\u2212": "-", "\u2022": " ",
                       "\u00b7": " ", "\u25e6": " ", "\u00a0": " "})
@@ -130,8 +126,8 @@ SOFT_HYPHENS = re.compile("[\u00ad\ufffe\x02]")  # how pdfium reports a hyphen i
 
 def strip_markdown(md: str) -> str:
     """Reduce engine Markdown to its visible text (headings, emphasis, math, tables, links)."""
-    md = re.sub(r"</?(table|thead|tbody|tr|td|th|br)\b[^>]*>", " ", md, flags=re.I)
-    md = re.sub(r"<[^>]+>", " ", md)
+    md = re.sub(r"</?(table|thead|tbody|tr|td|th|br|p|div|span|b|i|em|strong|sup|sub|u)\b[^>]*>",
+                " ", md, flags=re.I)
     md = re.sub(r"(?m)^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$", " ", md)  # table rule row
     md = re.sub(r"(?m)^\s*\||\|\s*$", " ", md)
     md = re.sub(r"(?m)^\s{0,3}#{1,6}\s+", "", md)
@@ -143,7 +139,7 @@ def strip_markdown(md: str) -> str:
 
 
 def normalise(text: str, markdown: bool = False) -> str:
-    """NFKC, typographic folding, hyphenated line breaks joined; whitespace kept (see squeeze)."""
+    """NFKC, quotes/dashes folded, line-break hyphens joined, bullets dropped; whitespace kept."""
     text = unicodedata.normalize("NFKC", text)
     if markdown:
         text = strip_markdown(text)
@@ -167,7 +163,6 @@ def bow_f1(ref: str, hyp: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-# ---------------------------------------------------------------- engines
 Timed = tuple[str, float, float]  # text, wall seconds, CPU seconds (all threads)
 
 
@@ -200,7 +195,6 @@ def load_classic(warmup: Image.Image, stats: dict[str, Any]) -> Callable[[Image.
     return parse
 
 
-# ---------------------------------------------------------------- reporting
 def machine() -> dict[str, Any]:
     cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     model = re.search(r"model name\s*:\s*(.*)", cpuinfo)
@@ -212,97 +206,104 @@ def machine() -> dict[str, Any]:
 
 
 def mean(values: list[float | None]) -> float | None:
-    vals = [v for v in values if v is not None]
-    return sum(vals) / len(vals) if vals else None
+    return statistics.fmean(vals) if (vals := [v for v in values if v is not None]) else None
 
 
 def fmt(v: float | None, spec: str = ".3f") -> str:
     return "n/a" if v is None else format(v, spec)
 
 
+PAGE_COLS = (("cer", ".3f"), ("bow_f1", ".3f"), ("s", ".2f"))
+
+
 def write_markdown(path: Path, report: dict[str, Any]) -> None:
-    engines = list(report["engines"])
+    engines, m = list(report["engines"]), report["machine"]
     head = ["page", "px", "chars"] + [f"{k} {e}" for e in engines for k in ("CER", "BoW-F1", "s")]
     lines = ["# classic vs Tesseract: OCR on real PDF pages", "",
              f"Ground truth: PDF text layer; render {DPI} dpi; CER on whitespace-free NFKC text.", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+             "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for p in report["pages"]:
         cells = [p["id"], f"{p['width']}x{p['height']}", str(p["ref_chars"])]
-        for e in engines:
-            cells += [fmt(p.get(f"cer_{e}")), fmt(p.get(f"bow_f1_{e}")), fmt(p.get(f"s_{e}"), ".2f")]
+        cells += [fmt(p.get(f"{k}_{e}"), f) for e in engines for k, f in PAGE_COLS]
         lines.append("| " + " | ".join(cells) + " |")
+    cols = (("mean_cer", ".3f"), ("mean_bow_f1", ".3f"), ("mean_s", ".2f"), ("mean_cpu_s", ".2f"),
+            ("load_s", ".2f"), ("first_call_s", ".2f"))
     lines += ["", "| engine | mean CER | mean BoW-F1 | mean s/page | mean CPU s/page | load s | 1st call s |",
-              "|---|---|---|---|---|---|---|"]
-    for e, s in report["engines"].items():
-        lines.append(f"| {e} | {fmt(s['mean_cer'])} | {fmt(s['mean_bow_f1'])} | "
-                     f"{fmt(s['mean_s_per_page'], '.2f')} | {fmt(s['mean_cpu_s_per_page'], '.2f')} | "
-                     f"{fmt(s.get('load_s'), '.2f')} | {fmt(s.get('first_call_s'), '.2f')} |")
-    m = report["machine"]
+              "|---" * 7 + "|"]
+    lines += [f"| {e} | " + " | ".join(fmt(st.get(k), f) for k, f in cols) + " |"
+              for e, st in report["engines"].items()]
     lines += ["", f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['date']}, {m['tesseract']}, "
               f"pypdfium2 {m['pypdfium2']}, Python {m['python']}.", ""]
     path.write_text("\n".join(lines))
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fetch", action="store_true", help="only download/verify the PDFs, then exit")
     ap.add_argument("--pages-limit", type=int, default=None, help="use only the first N pages")
     ap.add_argument("--out", type=Path, default=BENCH / "results", help="output directory")
     ap.add_argument("--engines", default="classic,tesseract", help="comma-separated subset")
-    args = ap.parse_args()
+    return ap.parse_args()
 
-    pages = PAGES[: args.pages_limit] if args.pages_limit else PAGES
-    pdfs = fetch(list(dict.fromkeys(k for k, _ in pages)))
-    if args.fetch:
-        for key, path in pdfs.items():
-            print(f"{key}: {path} sha256={sha256(path)}")
-        return 0
 
-    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    texts = args.out / "texts"
-    texts.mkdir(parents=True, exist_ok=True)
-    renders = CACHE / "render"
-    renders.mkdir(parents=True, exist_ok=True)
-    inputs = []
-    for key, page_no in pages:
-        truth, image = page_truth_and_image(pdfs[key], page_no)
-        png = renders / f"{key}-p{page_no}.png"
-        image.save(png)
-        inputs.append((key, page_no, truth, image, png))
-
-    stats: dict[str, dict[str, Any]] = {e: {} for e in engines}
-    runners: dict[str, Callable[..., Timed]] = {"tesseract": lambda im, png: run_tesseract(png)}
+def make_runners(engines: list[str], warmup: Image.Image, stats: dict[str, dict[str, Any]]
+                 ) -> dict[str, Callable[[Image.Image, Path], Timed]]:
+    runners: dict[str, Callable[[Image.Image, Path], Timed]] = {}
+    if "tesseract" in engines:
+        runners["tesseract"] = lambda image, png: run_tesseract(png)
     if "classic" in engines:
         try:
-            parse = load_classic(inputs[0][3], stats["classic"])
-            runners["classic"] = lambda im, png: parse(im)
-        except Exception as exc:  # the API may not exist yet: still report Tesseract
+            parse = load_classic(warmup, stats["classic"])
+            runners["classic"] = lambda image, png: parse(image)
+        except Exception as exc:  # e.g. the API is not there yet: still report Tesseract
             print(f"classic unavailable: {exc!r}", file=sys.stderr)
             stats["classic"]["error"] = repr(exc)
+    return runners
 
+
+def measure(src: Source, truth: str, image: Image.Image, png: Path,
+            runners: dict[str, Callable[[Image.Image, Path], Timed]], texts: Path) -> dict[str, Any]:
+    """Run every engine on one page; save raw texts; return the page's row."""
+    row: dict[str, Any] = {"id": f"{src.key}-p{src.page}", "source": f"{src.package}:{src.member}",
+                           "page": src.page, "sha256": src.sha256, "width": image.width,
+                           "height": image.height}
+    ref = normalise(truth)
+    row["ref_chars"] = len(re.sub(r"\s+", "", ref))
+    (texts / f"{row['id']}.truth.txt").write_text(truth)
+    for name, run in runners.items():
+        out, wall, cpu = run(image, png)
+        (texts / f"{row['id']}.{name}.txt").write_text(out)
+        hyp = normalise(out, markdown=name == "classic")
+        row |= {f"cer_{name}": cer(ref, hyp), f"bow_f1_{name}": bow_f1(ref, hyp),
+                f"s_{name}": wall, f"cpu_s_{name}": cpu}
+    return row
+
+
+def main() -> int:
+    args = parse_args()
+    pages = PAGES[: args.pages_limit] if args.pages_limit else PAGES
+    fetch(pages)
+    if args.fetch:
+        print("\n".join(f"{s.key}: {s.pdf} sha256={sha256(s.pdf)}" for s in pages))
+        return 0
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    if unknown := set(engines) - {"classic", "tesseract"}:
+        sys.exit(f"unknown engines: {sorted(unknown)}")
+    texts, renders = args.out / "texts", CACHE / "render"
+    texts.mkdir(parents=True, exist_ok=True)
+    renders.mkdir(parents=True, exist_ok=True)
+    stats: dict[str, dict[str, Any]] = {e: {} for e in engines}
+    runners = make_runners(engines, truth_and_image(pages[0])[1], stats)
     rows = []
-    for key, page_no, truth, image, png in inputs:
-        src = SOURCES[key]
-        row: dict[str, Any] = {"id": f"{key}-p{page_no}", "source": f"{src.package}:{src.member}",
-                               "page": page_no, "sha256": sha256(pdfs[key]), "width": image.width,
-                               "height": image.height}
-        ref = normalise(truth)
-        row["ref_chars"] = len(re.sub(r"\s+", "", ref))
-        (texts / f"{row['id']}.truth.txt").write_text(truth)
-        for e in engines:
-            if e not in runners:
-                continue
-            out, secs, cpu = runners[e](image, png)
-            (texts / f"{row['id']}.{e}.txt").write_text(out)
-            hyp = normalise(out, markdown=(e == "classic"))
-            row.update({f"cer_{e}": cer(ref, hyp), f"bow_f1_{e}": bow_f1(ref, hyp), f"s_{e}": secs, f"cpu_s_{e}": cpu})
-        print(json.dumps(row), flush=True)
-        rows.append(row)
-
+    for src in pages:
+        truth, image = truth_and_image(src)
+        png = renders / f"{src.key}-p{src.page}.png"
+        image.save(png)
+        rows.append(measure(src, truth, image, png, runners, texts))
+        print(json.dumps(rows[-1]), flush=True)
     for e in engines:
-        for metric, name in (("cer", "mean_cer"), ("bow_f1", "mean_bow_f1"), ("s", "mean_s_per_page"),
-                             ("cpu_s", "mean_cpu_s_per_page")):
-            stats[e][name] = mean([r.get(f"{metric}_{e}") for r in rows])
+        for metric in ("cer", "bow_f1", "s", "cpu_s"):
+            stats[e][f"mean_{metric}"] = mean([r.get(f"{metric}_{e}") for r in rows])
     report = {"machine": machine(), "engines": stats, "pages": rows}
     (args.out / "classic_vs_tesseract.json").write_text(json.dumps(report, indent=2))
     write_markdown(args.out / "classic_vs_tesseract.md", report)

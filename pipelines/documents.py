@@ -178,10 +178,13 @@ def _load_pdf(data: bytes, name: str, dpi: float, selection: str | None, limits:
     try:
         pdf = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as error:
-        if "password" in str(error).lower():
+        # PDFium keeps a stale error code after some failures, so confirm from the file itself.
+        if "password" in str(error).lower() and b"/Encrypt" in data:
             raise DocumentError(
                 "encrypted_pdf", "This PDF is encrypted with a password; upload an unlocked copy."
             ) from None
+        if re.search(rb"/Count\s*0\b", data) and not re.search(rb"/Type\s*/Page(?!s)", data):
+            raise DocumentError("empty_pdf", "This PDF has no pages.") from None
         raise DocumentError("corrupt_pdf", f"This PDF is damaged and cannot be read ({error}).") from None
     try:
         count = len(pdf)

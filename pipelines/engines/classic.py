@@ -142,7 +142,7 @@ def assemble_elements(
         blocks.append((box, _margin_category(box, height), block_lines))
     _promote_title(blocks, lines, height)
 
-    order = reading_order([box for box, _, _ in blocks])
+    order = _page_order(blocks)
     elements: list[Element] = []
     for index in order:
         box, category, block_lines = blocks[index]
@@ -151,6 +151,21 @@ def assemble_elements(
         if clipped is not None:
             elements.append(clipped)
     return elements
+
+
+def _page_order(blocks) -> list[int]:
+    """Running headers first, then the body in column-aware reading order, then footers.
+
+    Headers and footers stay out of the column analysis: a centred page number would otherwise
+    bridge the gutter between two columns.
+    """
+    def ordered(indices: list[int]) -> list[int]:
+        return [indices[i] for i in reading_order([blocks[i][0] for i in indices])]
+
+    groups: dict[str, list[int]] = {"Page-header": [], "body": [], "Page-footer": []}
+    for index, (_, category, _) in enumerate(blocks):
+        groups[category if category in groups else "body"].append(index)
+    return ordered(groups["Page-header"]) + ordered(groups["body"]) + ordered(groups["Page-footer"])
 
 
 def merge_duplicate_regions(regions):

@@ -1,0 +1,115 @@
+"""The embedded CPU engine on pages rendered from known text (real OCR and layout models)."""
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import replace
+
+import pytest
+
+from pipelines import CATEGORIES, EngineCapabilityError, UnknownModelError, UnsupportedModeError, load_pipeline
+from pipelines.engines.classic import assemble_elements, merge_duplicate_regions
+from pipelines.layout import TextLine
+from tests.pages import LEFT_COLUMN, PARAGRAPHS, RIGHT_COLUMN, TITLE, cer, single_column_page, two_column_page
+
+
+@pytest.fixture(scope="module")
+def classic():
+    return load_pipeline("classic")
+
+
+def check_boxes(page):
+    assert page.elements, "no elements found"
+    for element in page.elements:
+        x1, y1, x2, y2 = element.bbox
+        assert 0 <= x1 < x2 <= page.width and 0 <= y1 < y2 <= page.height
+        assert element.category in CATEGORIES
+
+
+def test_layout_all_reads_known_text(classic):
+    image = single_column_page()
+    result = classic.parse_document(image, "layout_all")
+    page = result.pages[0]
+    assert (page.width, page.height) == image.size and page.model == "classic"
+    check_boxes(page)
+    text = " ".join(e.text for e in page.elements)
+    assert cer(text, " ".join([TITLE, *PARAGRAPHS])) < 0.03
+    title = next(e for e in page.elements if TITLE.split()[0] in e.text)
+    # The title line was drawn at (120, 120) with a 48 px font: its box must sit there.
+    assert abs(title.bbox[0] - 120) < 20 and abs(title.bbox[1] - 120) < 30 and title.bbox[3] < 200
+    assert page.markdown.index("Quarterly") < page.markdown.index("oxygen") < page.markdown.index("laboratory")
+    assert {"load_s", "layout_s", "ocr_s", "total_s"} <= set(page.timings)
+    raw = json.loads(page.raw_output)
+    assert len(raw["lines"]) >= 4 and all(0 < line["score"] <= 1 for line in raw["lines"])
+
+
+def test_two_columns_are_read_column_by_column(classic):
+    page = classic.parse_document(two_column_page(), "text_only").pages[0]
+    text = page.markdown
+    expected = " ".join([TITLE, *LEFT_COLUMN, *RIGHT_COLUMN])
+    assert cer(text, expected) < 0.05
+    assert text.index("Alpha") < text.index("water") < text.index("Beta") < text.index("evening")
+
+
+def test_layout_only_returns_regions_without_text(classic):
+    page = classic.parse_document(single_column_page(), "layout_only").pages[0]
+    check_boxes(page)
+    assert all(e.text == "" for e in page.elements) and "ocr_s" not in page.timings
+
+
+def test_pdf_pages_keep_their_numbers_and_sizes(classic):
+    buffer = io.BytesIO()
+    single_column_page().save(buffer, format="PDF", resolution=150, save_all=True, append_images=[two_column_page()])
+    result = classic.parse_document(buffer.getvalue(), "text_only", dpi=100, pages="2")
+    assert [p.page for p in result.pages] == [1]
+    # 1240x1754 px at 150 dpi is 595.2x841.9 pt; at 100 dpi PDFium renders 826.7x1169.3 as 827x1170.
+    assert (result.pages[0].width, result.pages[0].height) == (827, 1170)
+    assert "Beta" in result.markdown
+    assert {"intake_s", "parse_s", "total_s"} <= set(result.timings)
+
+
+def test_classic_cannot_chat_or_prompt(classic):
+    with pytest.raises(EngineCapabilityError, match="cannot chat"):
+        classic.chat(single_column_page(), [{"role": "user", "content": "hi"}])
+    with pytest.raises(EngineCapabilityError, match="cannot follow a prompt"):
+        classic.inference(single_column_page(), "Read the page")
+
+
+def test_unknown_model_and_mode_are_clear_errors(classic):
+    with pytest.raises(UnknownModelError, match="Unknown model 'nope'"):
+        load_pipeline("nope")
+    with pytest.raises(UnsupportedModeError, match="Unknown mode 'chat'") as caught:
+        classic.parse_document(single_column_page(), "chat")
+    assert caught.value.status == 422
+    text_reader = replace(classic.spec, key="reader", modes=("text_only",))
+    with pytest.raises(UnsupportedModeError, match=r"'reader' does not support mode 'layout_all'; it supports \['text_only'\]"):
+        text_reader.check_mode("layout_all")
+
+
+def test_extract_text_only_returns_markdown(classic):
+    assert cer(classic.extract_text_only(single_column_page()), " ".join([TITLE, *PARAGRAPHS])) < 0.03
+
+
+def test_assembly_maps_regions_lines_and_titles():
+    regions = [((100, 100, 1100, 160), "Section-header", 0.9), ((100, 200, 1100, 400), "Text", 0.9),
+               ((100, 450, 1100, 600), "Text", 0.8), ((100, 700, 600, 900), "Picture", 0.9)]
+    lines = [TextLine((110, 105, 900, 155), "Big Title"), TextLine((110, 210, 1000, 240), "first line"),
+             TextLine((110, 250, 800, 280), "second line"), TextLine((120, 980, 300, 1000), "stray note"),
+             TextLine((150, 750, 300, 770), "label inside picture")]
+    elements = assemble_elements(regions, lines, 1240, 1754)
+    assert [(e.category, e.text) for e in elements] == [
+        ("Title", "Big Title"), ("Text", "first line second line"), ("Picture", ""), ("Text", "stray note"),
+    ]  # the empty text region was dropped as a false detection
+    assert elements[2].bbox == (100, 700, 600, 900)
+
+
+def test_margin_text_becomes_header_and_footer():
+    lines = [TextLine((100, 20, 400, 50), "Journal of Things"), TextLine((100, 500, 400, 530), "body"),
+             TextLine((600, 1700, 640, 1730), "7")]
+    assert [e.category for e in assemble_elements([], lines, 1240, 1754)] == ["Page-header", "Text", "Page-footer"]
+
+
+def test_duplicate_layout_boxes_are_merged():
+    merged = merge_duplicate_regions([((0, 0, 100, 100), "Text", 0.6), ((2, 3, 101, 98), "Text", 0.9),
+                                      ((0, 200, 100, 300), "Table", 0.9)])
+    assert sorted(merged) == [((0, 0, 101, 100), "Text", 0.9), ((0, 200, 100, 300), "Table", 0.9)]

@@ -1,0 +1,62 @@
+"""Reading order and grouping of text lines."""
+from __future__ import annotations
+
+import html
+
+from pipelines.layout import (
+    TextLine, assign_lines, join_lines, lines_to_table_html, reading_order, split_text_blocks,
+)
+
+
+def test_single_column_is_top_to_bottom():
+    boxes = [(100, 300, 900, 350), (100, 100, 900, 150), (100, 200, 900, 250)]
+    assert reading_order(boxes) == [1, 2, 0]
+
+
+def test_two_columns_with_full_width_title_and_footer():
+    boxes = {
+        "title": (100, 50, 1100, 100),
+        "left1": (100, 150, 580, 400), "left2": (100, 420, 580, 700),
+        "right1": (620, 150, 1100, 300), "right2": (620, 320, 1100, 700),
+        "wide_table": (100, 750, 1100, 900),
+        "left3": (100, 950, 580, 1100), "right3": (620, 950, 1100, 1100),
+        "footer": (500, 1150, 700, 1180),
+    }
+    names = list(boxes)
+    order = [names[i] for i in reading_order(list(boxes.values()))]
+    assert order == ["title", "left1", "left2", "right1", "right2", "wide_table", "left3", "right3", "footer"]
+
+
+def test_columns_with_coincident_gaps_are_not_interleaved():
+    # Paragraph gaps at the same height in both columns must not make the order zig-zag.
+    boxes = [(100, 100, 500, 300), (600, 100, 1000, 300), (100, 320, 500, 500), (600, 320, 1000, 500)]
+    assert reading_order(boxes) == [0, 2, 1, 3]
+
+
+def test_assign_lines_uses_largest_overlap():
+    regions = [(0, 0, 100, 100), (0, 90, 100, 200)]
+    lines = [TextLine((10, 10, 90, 30), "a"), TextLine((10, 85, 90, 115), "b"), TextLine((300, 0, 400, 20), "c")]
+    assert assign_lines(regions, lines) == [0, 1, None]
+
+
+def test_join_lines_orders_rows_and_handles_cjk():
+    lines = [TextLine((200, 0, 300, 20), "world"), TextLine((0, 0, 150, 20), "hello"),
+             TextLine((0, 30, 100, 50), "again")]
+    assert join_lines(lines) == "hello world again"
+    assert join_lines([TextLine((0, 0, 50, 20), "你好"), TextLine((0, 30, 50, 50), "世界")]) == "你好世界"
+
+
+def test_split_text_blocks_by_gap_and_column():
+    lines = [TextLine((0, 0, 100, 20), "a1"), TextLine((0, 25, 100, 45), "a2"),
+             TextLine((0, 200, 100, 220), "b1"), TextLine((400, 0, 500, 20), "c1")]
+    blocks = split_text_blocks(lines)
+    assert [[l.text for l in block] for block in blocks] == [["a1", "a2"], ["b1"], ["c1"]]
+
+
+def test_table_html_from_grid_of_lines():
+    cells = [("Name", 0, 0), ("Qty", 200, 0), ("Apple", 0, 40), ("3", 200, 40), ("<b>", 0, 80), ("10", 200, 80)]
+    lines = [TextLine((x, y, x + 60, y + 20), text) for text, x, y in cells]
+    assert lines_to_table_html(lines, html.escape) == (
+        "<table><tr><td>Name</td><td>Qty</td></tr><tr><td>Apple</td><td>3</td></tr>"
+        "<tr><td>&lt;b&gt;</td><td>10</td></tr></table>"
+    )

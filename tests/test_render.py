@@ -1,0 +1,139 @@
+"""Drawing, Markdown, sanitising, zip export, timings report."""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipelines import CATEGORIES, DocumentResult, Element, PageResult
+from pipelines.render.draw import CATEGORY_COLOURS, draw_elements, legend_html, line_width
+from pipelines.render.export import export_zip
+from pipelines.render.markdown import data_url_picture_ref, element_markdown, page_markdown
+from pipelines.render.report import timings_markdown
+from pipelines.render.sanitize import sanitize_html
+
+
+def test_every_category_has_its_own_colour():
+    assert set(CATEGORY_COLOURS) == set(CATEGORIES)
+    assert len(set(CATEGORY_COLOURS.values())) == len(CATEGORIES)
+
+
+def test_boxes_are_drawn_in_category_colour_at_page_coordinates():
+    page = Image.new("RGB", (600, 400), "white")
+    drawn = np.array(draw_elements(page, [Element((100, 150, 300, 350), "Table"), Element((350, 50, 550, 100), "Title")]))
+    assert tuple(drawn[250, 100]) == CATEGORY_COLOURS["Table"]  # left edge of the table box
+    assert tuple(drawn[349, 200]) == CATEGORY_COLOURS["Table"]  # bottom edge
+    assert tuple(drawn[75, 350]) == CATEGORY_COLOURS["Title"]
+    assert tuple(drawn[250, 200]) == (255, 255, 255)  # inside stays untouched
+    assert tuple(drawn[390, 590]) == (255, 255, 255)  # outside too
+    # the label "1 Table" sits on a filled band just above the box
+    assert tuple(drawn[140, 102]) == CATEGORY_COLOURS["Table"]
+    assert np.array(page).min() == 255  # the original is not modified
+
+
+def test_boxes_outside_the_page_are_clipped_not_crashing():
+    page = Image.new("RGB", (200, 100), "white")
+    drawn = np.array(draw_elements(page, [Element((150, 50, 400, 300), "Text"), Element((500, 500, 600, 600), "Text")]))
+    assert drawn.shape == (100, 200, 3)
+    assert tuple(drawn[75, 150]) == CATEGORY_COLOURS["Text"]
+
+
+def test_line_width_scales_with_page():
+    assert line_width(600, 800) == 2
+    assert line_width(1700, 2200) == 4
+    assert line_width(3400, 4400) == 7
+
+
+def test_legend_lists_every_category_with_its_colour():
+    legend = legend_html()
+    for category, (r, g, b) in CATEGORY_COLOURS.items():
+        assert category in legend and f"rgb({r},{g},{b})" in legend
+
+
+@pytest.mark.parametrize("hostile", [
+    '<script>alert(1)</script>', '<img src=x onerror="alert(1)">', '<a href="javascript:alert(1)">x</a>',
+    '<iframe src="https://evil.example"></iframe>', '<svg onload=alert(1)>', '<a href="data:text/html,x">y</a>',
+    '<div style="background:url(javascript:alert(1))">z</div>',
+])
+def test_sanitiser_removes_active_content(hostile):
+    clean = sanitize_html(hostile).lower()
+    for needle in ("<script", "onerror", "javascript:", "<iframe", "onload", "data:text", "style="):
+        assert needle not in clean
+
+
+def test_sanitiser_keeps_tables_and_inline_pictures():
+    table = '<table><tr><td colspan="2">a &amp; b</td></tr></table>'
+    assert sanitize_html(table) == '<table><tbody><tr><td colspan="2">a &amp; b</td></tr></tbody></table>'
+    picture = '<img src="data:image/png;base64,AAAA" alt="Picture">'
+    assert sanitize_html(picture) == picture
+
+
+@pytest.mark.parametrize("element, expected", [
+    (Element((0, 0, 9, 9), "Title", "Deep  Learning"), "# Deep Learning"),
+    (Element((0, 0, 9, 9), "Section-header", "1 Introduction"), "## 1 Introduction"),
+    (Element((0, 0, 9, 9), "Formula", "E = mc^2"), "$$\nE = mc^2\n$$"),
+    (Element((0, 0, 9, 9), "Formula", "$$x$$"), "$$\nx\n$$"),
+    (Element((0, 0, 9, 9), "List-item", "apples"), "- apples"),
+    (Element((0, 0, 9, 9), "Text", "Fish & chips > 3"), "Fish & chips > 3"),
+    (Element((0, 0, 9, 9), "Text", "x <script>alert(1)</script> y"), "x  y"),
+    (Element((0, 0, 9, 9), "Table", "<table><tr><td onclick=x>1</td></tr></table>"),
+     "<table><tbody><tr><td>1</td></tr></tbody></table>"),
+    (Element((0, 0, 9, 9), "Picture"), ""),
+])
+def test_element_markdown(element, expected):
+    assert element_markdown(element) == expected
+
+
+def two_element_page() -> PageResult:
+    return PageResult(page=2, width=100, height=100, model="classic", mode="layout_all", elements=[
+        Element((0, 0, 100, 10), "Page-header", "Running head"),
+        Element((10, 20, 50, 60), "Picture"),
+        Element((0, 70, 100, 90), "Text", "Body text."),
+    ])
+
+
+def test_page_markdown_links_pictures_and_can_drop_headers():
+    page = two_element_page()
+    assert page_markdown(page) == "Running head\n\n![Picture](images/page_003_picture_02.png)\n\nBody text."
+    assert page_markdown(page, drop_headers_footers=True).startswith("![Picture]")
+
+
+def test_picture_data_url_is_the_cropped_region():
+    image = Image.new("RGB", (100, 100), "white")
+    image.paste((255, 0, 0), (10, 20, 50, 60))
+    markdown = page_markdown(two_element_page(), data_url_picture_ref(image))
+    url = markdown.split("![Picture](")[1].split(")")[0]
+    assert url.startswith("data:image/png;base64,")
+    import base64
+
+    crop = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
+    assert crop.size == (40, 40) and crop.convert("RGB").getpixel((20, 20)) == (255, 0, 0)
+
+
+def test_zip_export_contents(tmp_path):
+    page = two_element_page()
+    result = DocumentResult(source="x.pdf", model="classic", mode="layout_all", pages=[page])
+    path = export_zip(result, [Image.new("RGB", (100, 100), "white")], tmp_path / "out.zip")
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        assert names == {"page_003.png", "page_003.json", "page_003.md", "document.md", "document.json",
+                         "images/page_003_picture_02.png"}
+        assert json.loads(archive.read("page_003.json"))["elements"][2]["text"] == "Body text."
+        assert DocumentResult.from_json(archive.read("document.json").decode()) == result
+        assert Image.open(io.BytesIO(archive.read("page_003.png"))).size == (100, 100)
+
+
+def test_timings_report_lists_pages_and_warnings():
+    page = two_element_page()
+    page.timings = {"layout_s": 0.25, "total_s": 1.5}
+    page.warnings = ["page 3: rendered at 150 dpi instead of 200 dpi"]
+    result = DocumentResult(source="x", model="classic", mode="layout_all", pages=[page], timings={"total_s": 2.0})
+    report = timings_markdown(result)
+    assert "| 3 | 0.25 | 1.50 | 3 |" in report
+    assert "total_s 2.00 s" in report
+    assert "Page-header 1, Picture 1, Text 1" in report
+    assert "- page 3: rendered at 150 dpi instead of 200 dpi" in report
