@@ -16,7 +16,7 @@ from pathlib import Path
 import gradio as gr
 
 from pipelines import (
-    MODES, DocumentResult, ParseOptions, PipelineError, get_spec, list_models, load_document,
+    MODES, DocumentResult, Limits, ParseOptions, PipelineError, get_spec, list_models, load_document,
     load_pipeline,
 )
 from pipelines.api import create_rest_app
@@ -79,6 +79,9 @@ def parse(file_path, model, mode, dpi, pages, min_pixels, max_pixels, max_new_to
         raise gr.Error(error.message) from None
     except MemoryError:
         raise gr.Error("Out of memory on this document: select fewer pages or lower the DPI.") from None
+    except Exception as error:  # the app keeps serving; the details go to the server log
+        log.exception("parse failed")
+        raise gr.Error(f"Parsing failed unexpectedly ({type(error).__name__}); the error is logged.") from None
     work = _new_work_dir()
     originals, annotated = [], []
     for page, page_result in zip(document.pages, result.pages):
@@ -170,7 +173,8 @@ def build_demo() -> gr.Blocks:
 def create_app():
     """The FastAPI app: REST routes plus the Gradio UI mounted at /."""
     demo = build_demo().queue(max_size=32, default_concurrency_limit=2)
-    return gr.mount_gradio_app(create_rest_app(), demo, path="/")
+    limits = Limits()
+    return gr.mount_gradio_app(create_rest_app(limits), demo, path="/", max_file_size=limits.max_bytes)
 
 
 def main() -> None:

@@ -49,16 +49,15 @@ def _healthy(url: str) -> bool:
 
 
 def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)  # the app's own process group only
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
+    """SIGTERM; a second SIGTERM makes uvicorn stop waiting for open streams (Gradio heartbeats);
+    SIGKILL as the last resort. Signals go to the app's own process group only."""
+    for sig, wait_s in ((signal.SIGTERM, 3), (signal.SIGTERM, 5), (signal.SIGKILL, 10)):
+        if process.poll() is not None:
+            return
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
+            os.killpg(process.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=wait_s)
 
 
 @contextlib.contextmanager

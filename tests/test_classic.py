@@ -35,6 +35,7 @@ def test_layout_all_reads_known_text(classic):
     text = " ".join(e.text for e in page.elements)
     assert cer(text, " ".join([TITLE, *PARAGRAPHS])) < 0.03
     title = next(e for e in page.elements if TITLE.split()[0] in e.text)
+    assert title.category == "Title"
     # The title line was drawn at (120, 120) with a 48 px font: its box must sit there.
     assert abs(title.bbox[0] - 120) < 20 and abs(title.bbox[1] - 120) < 30 and title.bbox[3] < 200
     assert page.markdown.index("Quarterly") < page.markdown.index("oxygen") < page.markdown.index("laboratory")

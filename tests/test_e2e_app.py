@@ -168,7 +168,9 @@ def test_rest_unknown_model_is_400(base_url, files):
 def client(base_url):
     from gradio_client import Client
 
-    return Client(base_url, verbose=False)
+    client = Client(base_url, verbose=False)
+    yield client
+    client.close()  # ends its heartbeat stream, so the server can shut down promptly
 
 
 def parse_args(path: Path, pages: str = "", dpi: float = 200):

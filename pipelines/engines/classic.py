@@ -37,7 +37,7 @@ CDLA_TO_CATEGORY = {
 # Text outside any layout region this close to the top/bottom edge is a running header/footer.
 MARGIN_FRACTION = 0.06
 # A section header this much taller than body text near the top of a page is the document title.
-TITLE_HEIGHT_RATIO = 1.3
+TITLE_HEIGHT_RATIO = 1.2
 # Categories whose region survives without any recognised text.
 TEXTLESS_OK = {"Picture", "Table", "Formula"}
 # Two layout boxes sharing this much of the smaller one's area are one region.

@@ -10,7 +10,7 @@ from ..schema import CATEGORIES, Element
 # One fixed RGB colour per category, distinct enough to tell apart on a white page.
 CATEGORY_COLOURS: dict[str, tuple[int, int, int]] = {
     "Caption": (230, 126, 34),
-    "Footnote": (127, 140, 141),
+    "Footnote": (121, 85, 72),
     "Formula": (142, 68, 173),
     "List-item": (26, 188, 156),
     "Page-footer": (149, 165, 166),
@@ -19,7 +19,7 @@ CATEGORY_COLOURS: dict[str, tuple[int, int, int]] = {
     "Section-header": (231, 76, 60),
     "Table": (39, 174, 96),
     "Text": (41, 128, 185),
-    "Title": (192, 57, 43),
+    "Title": (199, 21, 133),
 }
 
 

@@ -1,0 +1,150 @@
+"""The Gradio UI in a real browser: upload a page, press Parse, read the layout, JSON and timings tabs.
+
+Uses the system's Debian chromium through Playwright's sync API (never `playwright install`).
+Without chromium the module is skipped, unless REQUIRE_BROWSER=1 makes that a failure.
+Screenshots go to tests/artifacts/ (gitignored).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipelines import CATEGORIES
+
+try:
+    from tests.app_server import PAGE_ONE, REPO_ROOT, running_app, write_png
+except ImportError:  # tests/ itself on sys.path (pytest's rootdir-less "prepend" import mode)
+    from app_server import PAGE_ONE, REPO_ROOT, running_app, write_png  # type: ignore[no-redef]
+
+ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]
+FIRST_PARSE_TIMEOUT_MS = 120_000  # the first parse loads the OCR and layout models
+UI_TIMEOUT_MS = 30_000
+
+
+def _unavailable(reason: str):
+    if os.environ.get("REQUIRE_BROWSER") == "1":
+        pytest.fail(f"REQUIRE_BROWSER=1 but {reason}")
+    pytest.skip(reason)
+
+
+def find_chromium() -> str | None:
+    override = os.environ.get("CHROMIUM_PATH")
+    if override:
+        return override if Path(override).is_file() else None
+    for candidate in CHROMIUM_CANDIDATES:
+        if Path(candidate).is_file():
+            return candidate
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def chromium_path() -> str:
+    path = find_chromium()
+    if path is None:
+        _unavailable("no chromium executable found (looked for /usr/bin/chromium; set CHROMIUM_PATH)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        _unavailable("the playwright Python package is not installed")
+    return path
+
+
+@pytest.fixture(scope="module")
+def base_url(chromium_path):  # no server start when the browser is missing
+    with running_app() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture()
+def page(browser, base_url):
+    context = browser.new_context(viewport={"width": 1600, "height": 1100})
+    page = context.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    page.uncaught_errors = []  # JavaScript exceptions thrown in the page
+    page.on("pageerror", lambda error: page.uncaught_errors.append(str(error)))
+    page.goto(f"{base_url}/", wait_until="domcontentloaded")
+    page.locator("#parse-button").wait_for(state="visible")
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def page_png(tmp_path_factory) -> Path:
+    return write_png(tmp_path_factory.mktemp("browser_pages") / "page.png", PAGE_ONE)
+
+
+def test_ui_loads(page):
+    assert page.title() == "ChatVLMLLM"
+    assert page.locator("#parse-button").inner_text().strip() == "Parse"
+    assert page.locator("input[type=file]").count() == 1, "exactly one upload input expected"
+    tabs = [t.strip() for t in page.get_by_role("tab").all_inner_texts()]
+    for name in ("Layout", "Markdown", "Raw Markdown", "JSON", "Timings"):
+        assert name in tabs, tabs
+    # Nothing parsed yet: no annotated image.
+    assert page.locator("#annotated-page img[src]").count() == 0
+    assert page.uncaught_errors == []
+
+
+def test_upload_parse_and_read_tabs(page, page_png):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ("parse_tab.png", "json_tab.png"):
+        (ARTIFACTS / old).unlink(missing_ok=True)
+
+    page.locator("input[type=file]").set_input_files(str(page_png))
+    # The upload has reached the server once the file component shows its name.
+    page.get_by_text(page_png.name, exact=True).first.wait_for(state="visible")
+    page.locator("#parse-button").click()
+
+    image = page.locator("#annotated-page img[src]").first
+    image.wait_for(state="visible", timeout=FIRST_PARSE_TIMEOUT_MS)
+    src = image.get_attribute("src")
+    assert src and "page_001.png" in src, src
+    # The browser really loaded the annotated page at its full size.
+    page.wait_for_function(
+        "el => el.complete && el.naturalWidth > 0", arg=image.element_handle(), timeout=UI_TIMEOUT_MS
+    )
+    natural = image.evaluate("el => [el.naturalWidth, el.naturalHeight]")
+    assert natural == [1240, 1754], natural
+    page.screenshot(path=str(ARTIFACTS / "parse_tab.png"), full_page=True)
+
+    page.get_by_role("tab", name="JSON").click()
+    json_view = page.locator("#page-json")
+    json_view.get_by_text('"bbox"').first.wait_for(state="visible")
+    json_text = json_view.inner_text()
+    assert "bbox" in json_text, json_text[:500]
+    shown = [c for c in CATEGORIES if f'"{c}"' in json_text]
+    assert shown, f"no category name in the JSON view:\n{json_text[:1000]}"
+    assert "Text" in shown, shown
+    assert PAGE_ONE[0] in json_text, "the recognised title should be in the page JSON"
+    page.screenshot(path=str(ARTIFACTS / "json_tab.png"), full_page=True)
+
+    page.get_by_role("tab", name="Timings").click()
+    timings = page.locator("#timings")
+    timings.get_by_text("classic").first.wait_for(state="visible")
+    timings_text = timings.inner_text()
+    assert "classic" in timings_text and "layout_all" in timings_text, timings_text
+    assert "1 page(s)" in timings_text, timings_text
+
+    assert page.uncaught_errors == [], page.uncaught_errors
+    for shot in ("parse_tab.png", "json_tab.png"):
+        assert (ARTIFACTS / shot).stat().st_size > 10_000, shot
