@@ -18,6 +18,7 @@ import argparse
 import datetime
 import gzip
 import hashlib
+import html
 import json
 import os
 import platform
@@ -129,13 +130,13 @@ def strip_markdown(md: str) -> str:
     md = re.sub(r"</?(table|thead|tbody|tr|td|th|br|p|div|span|b|i|em|strong|sup|sub|u)\b[^>]*>",
                 " ", md, flags=re.I)
     md = re.sub(r"(?m)^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$", " ", md)  # table rule row
-    md = re.sub(r"(?m)^\s*\||\|\s*$", " ", md)
+    md = re.sub(r"(?m)^\s*\|.*$", lambda row: row.group(0).replace("|", " "), md)  # pipe-table row
     md = re.sub(r"(?m)^\s{0,3}#{1,6}\s+", "", md)
     md = re.sub(r"!\[[^\]]*\]\([^)]*\)", " ", md)
     md = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", md)
     md = md.replace("**", "").replace("__", "").replace("$$", "").replace("`", "")
-    md = re.sub(r"(?<!\w)[*_](?=\S)(.+?)(?<=\S)[*_](?!\w)", r"\1", md)
-    return re.sub(r"\\([\\`*_{}\[\]()#+\-.!|$])", r"\1", md)
+    md = re.sub(r"(?<![\w\\])[*_](?=\S)(.+?)(?<=[^\s\\])[*_](?!\w)", r"\1", md)
+    return html.unescape(re.sub(r"\\([\\`*_{}\[\]()#+\-.!|$])", r"\1", md))
 
 
 def normalise(text: str, markdown: bool = False) -> str:
@@ -196,14 +197,16 @@ def load_classic(warmup: Image.Image, stats: dict[str, Any]) -> Callable[[Image.
 
 
 def machine() -> dict[str, Any]:
+    """The machine and versions, taken before the run (project_rev: the engine code measured)."""
     cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     model = re.search(r"model name\s*:\s*(.*)", cpuinfo)
     tess = subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout
+    rev = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=BENCH, capture_output=True,
+                         text=True).stdout.strip()
     return {"nproc": len(os.sched_getaffinity(0)), "cpu": model.group(1) if model else platform.processor(),
             "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
             "python": platform.python_version(), "tesseract": (tess.splitlines() or ["?"])[0],
-            "pypdfium2": metadata.version("pypdfium2"), "dpi": DPI,
-            "loadavg_at_end": [round(x, 2) for x in os.getloadavg()]}  # >nproc: timings contended
+            "pypdfium2": metadata.version("pypdfium2"), "dpi": DPI, "project_rev": rev or "?"}
 
 
 def mean(values: list[float | None]) -> float | None:
@@ -234,9 +237,9 @@ def write_markdown(path: Path, report: dict[str, Any]) -> None:
     lines += [f"| {e} | " + " | ".join(fmt(st.get(k), f) for k, f in cols) + " |"
               for e, st in report["engines"].items()]
     lines += ["", f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['date']}, {m['tesseract']}, "
-              f"pypdfium2 {m['pypdfium2']}, Python {m['python']}; load average at end "
-              f"{m['loadavg_at_end']}; times are the best of {m['repeat']} run(s) per page "
-              "(Tesseract with OMP_THREAD_LIMIT=1, classic with its own threading defaults).", ""]
+              f"pypdfium2 {m['pypdfium2']}, Python {m['python']}, project {m['project_rev']}; "
+              f"load average at end {m['loadavg_at_end']}; times are the best of {m['repeat']} run(s) "
+              "per page (Tesseract with OMP_THREAD_LIMIT=1, classic with its own threading defaults).", ""]
     path.write_text("\n".join(lines))
 
 
@@ -295,6 +298,7 @@ def main() -> int:
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     if unknown := set(engines) - {"classic", "tesseract"}:
         sys.exit(f"unknown engines: {sorted(unknown)}")
+    info = machine() | {"repeat": args.repeat}
     texts, renders = args.out / "texts", CACHE / "render"
     texts.mkdir(parents=True, exist_ok=True)
     renders.mkdir(parents=True, exist_ok=True)
@@ -310,7 +314,8 @@ def main() -> int:
     for e in engines:
         for metric in ("cer", "bow_f1", "s", "cpu_s"):
             stats[e][f"mean_{metric}"] = mean([r.get(f"{metric}_{e}") for r in rows])
-    report = {"machine": machine() | {"repeat": args.repeat}, "engines": stats, "pages": rows}
+    info["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]  # above nproc: timings contended
+    report = {"machine": info, "engines": stats, "pages": rows}
     (args.out / "classic_vs_tesseract.json").write_text(json.dumps(report, indent=2))
     write_markdown(args.out / "classic_vs_tesseract.md", report)
     print((args.out / "classic_vs_tesseract.md").read_text())

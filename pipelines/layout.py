@@ -12,6 +12,8 @@ Box = tuple[float, float, float, float]
 
 # An element this much wider than its group's content is a full-width separator (title, wide table).
 SPANNING_FRACTION = 0.6
+# Two groups are columns only if they share at least this share of the shorter one's height.
+COLUMN_OVERLAP = 0.3
 
 
 @dataclass
@@ -30,35 +32,63 @@ def reading_order(boxes: Sequence[Box]) -> list[int]:
 
 
 def _order(indices: list[int], boxes: Sequence[Box], depth: int) -> list[int]:
+    def top_to_bottom(group: list[int]) -> list[int]:
+        return sorted(group, key=lambda i: (boxes[i][1], boxes[i][0]))
+
     if len(indices) <= 1 or depth > 12:
-        return sorted(indices, key=lambda i: (boxes[i][1], boxes[i][0]))
+        return top_to_bottom(indices)
     columns = _split_columns(indices, boxes)
-    if len(columns) > 1:
+    if len(columns) > 1 and _side_by_side(columns, boxes):
         return [i for column in columns for i in _order(column, boxes, depth + 1)]
     left = min(boxes[i][0] for i in indices)
     right = max(boxes[i][2] for i in indices)
     spanning_width = SPANNING_FRACTION * (right - left)
-    spanning = sorted(
-        (i for i in indices if boxes[i][2] - boxes[i][0] >= spanning_width),
-        key=lambda i: boxes[i][1],
-    )
-    if not spanning or len(spanning) == len(indices):
-        return sorted(indices, key=lambda i: (boxes[i][1], boxes[i][0]))
-    # Each remaining box goes into the band above the first separator whose centre lies below its own.
-    bands: list[list[int]] = [[] for _ in range(len(spanning) + 1)]
-    separator_centres = [(boxes[s][1] + boxes[s][3]) / 2 for s in spanning]
-    for i in indices:
-        if i in spanning:
-            continue
-        centre = (boxes[i][1] + boxes[i][3]) / 2
-        band = sum(1 for c in separator_centres if c < centre)
-        bands[band].append(i)
-    ordered: list[int] = []
-    for band_index, band in enumerate(bands):
-        ordered.extend(_order(band, boxes, depth + 1))
-        if band_index < len(spanning):
-            ordered.append(spanning[band_index])
-    return ordered
+    spanning = top_to_bottom([i for i in indices if boxes[i][2] - boxes[i][0] >= spanning_width])
+    if spanning and len(spanning) < len(indices):
+        # Each other box goes into the band above the first separator whose centre is below its own.
+        bands: list[list[int]] = [[] for _ in range(len(spanning) + 1)]
+        separator_centres = [(boxes[s][1] + boxes[s][3]) / 2 for s in spanning]
+        for i in indices:
+            if i not in spanning:
+                centre = (boxes[i][1] + boxes[i][3]) / 2
+                bands[sum(1 for c in separator_centres if c < centre)].append(i)
+        ordered: list[int] = []
+        for band_index, band in enumerate(bands):
+            ordered.extend(_order(band, boxes, depth + 1))
+            if band_index < len(spanning):
+                ordered.append(spanning[band_index])
+        return ordered
+    rows = _split_rows(indices, boxes)
+    if len(rows) > 1:
+        return [i for row in rows for i in _order(row, boxes, depth + 1)]
+    return top_to_bottom(indices)
+
+
+def _side_by_side(columns: list[list[int]], boxes: Sequence[Box]) -> bool:
+    """True when neighbouring groups share height, as real columns do (not a block above another)."""
+    def extent(group: list[int]) -> tuple[float, float]:
+        return min(boxes[i][1] for i in group), max(boxes[i][3] for i in group)
+
+    for a, b in zip(columns, columns[1:]):
+        (top_a, bottom_a), (top_b, bottom_b) = extent(a), extent(b)
+        shared = min(bottom_a, bottom_b) - max(top_a, top_b)
+        if shared < COLUMN_OVERLAP * min(bottom_a - top_a, bottom_b - top_b):
+            return False
+    return True
+
+
+def _split_rows(indices: list[int], boxes: Sequence[Box]) -> list[list[int]]:
+    """Groups of indices separated by horizontal gaps that no box crosses, top to bottom."""
+    spans = sorted((boxes[i][1], boxes[i][3], i) for i in indices)
+    rows: list[list[int]] = [[spans[0][2]]]
+    reach = spans[0][1]
+    for y1, y2, i in spans[1:]:
+        if y1 > reach:
+            rows.append([i])
+        else:
+            rows[-1].append(i)
+        reach = max(reach, y2)
+    return rows
 
 
 def _split_columns(indices: list[int], boxes: Sequence[Box]) -> list[list[int]]:

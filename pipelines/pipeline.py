@@ -1,6 +1,7 @@
 """The public Python API: load a pipeline for a catalogue model, parse documents with it."""
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Callable, Iterator
@@ -102,14 +103,14 @@ class Pipeline:
         raise NotImplementedError  # vision-language engines provide this
 
 
-_pipelines: dict[tuple, Pipeline] = {}
+_pipelines: dict[tuple[str, str], Pipeline] = {}
 _pipelines_lock = threading.Lock()
 
 
 def load_pipeline(model: str = "classic", **engine_options) -> Pipeline:
     """The pipeline for a catalogue key (or alias); engines are created once per process and options."""
     spec = get_spec(model)
-    cache_key = (spec.key, tuple(sorted(engine_options.items())))
+    cache_key = (spec.key, json.dumps(engine_options, sort_keys=True, default=str))
     with _pipelines_lock:
         if cache_key not in _pipelines:
             _pipelines[cache_key] = Pipeline(spec, create_engine(spec, **engine_options))

@@ -1,6 +1,8 @@
 """Test pages rendered from known text with Pillow's bundled font, and a CER measure."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from PIL import Image, ImageDraw, ImageFont
 
 TITLE = "Quarterly Report on River Water Quality"
@@ -51,21 +53,81 @@ def two_column_page() -> Image.Image:
     return render_lines(lines)
 
 
+
+PAGE_SIZE = (1240, 1754)  # A4 at 150 dpi
+PDF_RESOLUTION = 150.0  # the PDF's pages are A4 when its images are placed at this dpi
+
+PAGE_ONE = (
+    "Quarterly Report on River Water Quality",
+    (
+        "The survey team visited twelve sampling sites along the river",
+        "between March and June. Each site was sampled twice a month,",
+        "and the water was tested for nitrates, phosphates and oxygen.",
+        "Oxygen levels were healthy at most sites during the spring.",
+        "Two sites downstream of the old mill showed higher nitrates.",
+        "The team recommends monthly checks at those two sites next year.",
+    ),
+)
+PAGE_TWO = (
+    "Notes from the Community Garden Meeting",
+    (
+        "Forty members came to the autumn meeting in the village hall.",
+        "The treasurer said that the seed fund has enough money left",
+        "for new tomato plants, onions and a second compost bin.",
+        "Volunteers agreed to water the beds every Tuesday evening.",
+        "A small shed for tools will be built before the winter rain.",
+        "The next meeting will be held on the first Monday of March.",
+    ),
+)
+
+
+def render_page(title: str, lines: tuple[str, ...], size: tuple[int, int] = PAGE_SIZE):
+    """A white page with a large title and body lines in Pillow's bundled scalable font."""
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    title_font = font(48)
+    body_font = font(32)
+    draw.text((120, 160), title, font=title_font, fill="black")
+    y = 300
+    for line in lines:
+        assert 120 + draw.textlength(line, font=body_font) < size[0] - 60, f"line too long: {line!r}"
+        draw.text((120, y), line, font=body_font, fill="black")
+        y += 56  # 1.75 line spacing, as in a typed report
+    return image
+
+
+def page_text(page: tuple[str, tuple[str, ...]]) -> str:
+    title, lines = page
+    return "\n".join((title, *lines))
+
+
+def write_png(path: Path, page=PAGE_ONE) -> Path:
+    render_page(*page).save(path)
+    return path
+
+
+def write_pdf(path: Path, pages=(PAGE_ONE, PAGE_TWO)) -> Path:
+    images = [render_page(*page) for page in pages]
+    images[0].save(path, save_all=True, append_images=images[1:], resolution=PDF_RESOLUTION)
+    return path
+
+
 def normalise(text: str) -> str:
+    """Whitespace removed and case folded: OCR line breaks and spacing do not count as errors."""
     return "".join(text.split()).casefold()
 
 
 def levenshtein(a: str, b: str) -> int:
     previous = list(range(len(b) + 1))
-    for i, char_a in enumerate(a, start=1):
+    for i, ca in enumerate(a, start=1):
         current = [i]
-        for j, char_b in enumerate(b, start=1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
+        for j, cb in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
         previous = current
     return previous[-1]
 
 
-def cer(hypothesis: str, reference: str) -> float:
-    """Character error rate after removing whitespace and case."""
-    reference = normalise(reference)
-    return levenshtein(normalise(hypothesis), reference) / max(1, len(reference))
+def character_error_rate(reference: str, hypothesis: str) -> float:
+    reference, hypothesis = normalise(reference), normalise(hypothesis)
+    assert reference, "empty reference text"
+    return levenshtein(reference, hypothesis) / len(reference)

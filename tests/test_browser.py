@@ -14,10 +14,8 @@ import pytest
 
 from pipelines import CATEGORIES
 
-try:
-    from tests.app_server import PAGE_ONE, REPO_ROOT, running_app, write_png
-except ImportError:  # tests/ itself on sys.path (pytest's rootdir-less "prepend" import mode)
-    from app_server import PAGE_ONE, REPO_ROOT, running_app, write_png  # type: ignore[no-redef]
+from tests.app_server import REPO_ROOT, running_app
+from tests.pages import PAGE_ONE, write_png
 
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")

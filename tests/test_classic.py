@@ -10,7 +10,7 @@ import pytest
 from pipelines import CATEGORIES, EngineCapabilityError, UnknownModelError, UnsupportedModeError, load_pipeline
 from pipelines.engines.classic import assemble_elements, merge_duplicate_regions
 from pipelines.layout import TextLine
-from tests.pages import LEFT_COLUMN, PARAGRAPHS, RIGHT_COLUMN, TITLE, cer, single_column_page, two_column_page
+from tests.pages import LEFT_COLUMN, PARAGRAPHS, RIGHT_COLUMN, TITLE, character_error_rate, single_column_page, two_column_page
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def test_layout_all_reads_known_text(classic):
     assert (page.width, page.height) == image.size and page.model == "classic"
     check_boxes(page)
     text = " ".join(e.text for e in page.elements)
-    assert cer(text, " ".join([TITLE, *PARAGRAPHS])) < 0.03
+    assert character_error_rate(" ".join([TITLE, *PARAGRAPHS]), text) < 0.03
     title = next(e for e in page.elements if TITLE.split()[0] in e.text)
     assert title.category == "Title"
     # The title line was drawn at (120, 120) with a 48 px font: its box must sit there.
@@ -48,7 +48,7 @@ def test_two_columns_are_read_column_by_column(classic):
     page = classic.parse_document(two_column_page(), "text_only").pages[0]
     text = page.markdown
     expected = " ".join([TITLE, *LEFT_COLUMN, *RIGHT_COLUMN])
-    assert cer(text, expected) < 0.05
+    assert character_error_rate(expected, text) < 0.05
     assert text.index("Alpha") < text.index("water") < text.index("Beta") < text.index("evening")
 
 
@@ -88,7 +88,7 @@ def test_unknown_model_and_mode_are_clear_errors(classic):
 
 
 def test_extract_text_only_returns_markdown(classic):
-    assert cer(classic.extract_text_only(single_column_page()), " ".join([TITLE, *PARAGRAPHS])) < 0.03
+    assert character_error_rate(" ".join([TITLE, *PARAGRAPHS]), classic.extract_text_only(single_column_page())) < 0.03
 
 
 def test_assembly_maps_regions_lines_and_titles():

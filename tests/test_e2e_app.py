@@ -16,16 +16,8 @@ from PIL import Image
 
 from pipelines import CATEGORIES
 
-try:
-    from tests.app_server import (
-        PAGE_ONE, PAGE_SIZE, PAGE_TWO, PDF_RESOLUTION, character_error_rate, page_text, running_app,
-        write_pdf, write_png,
-    )
-except ImportError:  # tests/ itself on sys.path (pytest's rootdir-less "prepend" import mode)
-    from app_server import (  # type: ignore[no-redef]
-        PAGE_ONE, PAGE_SIZE, PAGE_TWO, PDF_RESOLUTION, character_error_rate, page_text, running_app,
-        write_pdf, write_png,
-    )
+from tests.app_server import running_app
+from tests.pages import PAGE_ONE, PAGE_SIZE, PAGE_TWO, PDF_RESOLUTION, character_error_rate, page_text, write_pdf, write_png
 
 MAX_CER = 0.05
 PARSE_TIMEOUT_S = 180  # the first parse loads the OCR and layout models

@@ -60,3 +60,15 @@ def test_table_html_from_grid_of_lines():
         "<table><tr><td>Name</td><td>Qty</td></tr><tr><td>Apple</td><td>3</td></tr>"
         "<tr><td>&lt;b&gt;</td><td>10</td></tr></table>"
     )
+
+
+def test_block_beside_but_above_others_is_not_a_column():
+    # A centred author line above left-aligned headings: no vertical overlap, so no columns.
+    boxes = [(100, 50, 1100, 100), (600, 150, 900, 200), (100, 250, 400, 280), (100, 300, 350, 330)]
+    assert reading_order(boxes) == [0, 1, 2, 3]
+
+
+def test_columns_continue_across_a_horizontal_gap():
+    # Without a full-width separator, a column runs on below a gap before the next column starts.
+    boxes = [(100, 100, 500, 300), (600, 100, 1000, 250), (100, 600, 500, 800), (600, 620, 1000, 800)]
+    assert reading_order(boxes) == [0, 2, 1, 3]

@@ -21,6 +21,8 @@ from ..layout import (
 from ..schema import Element, PageResult
 from .base import ParseOptions
 
+# RapidOCR settings. Documents are upright, so the 180-degree line classifier only costs time.
+OCR_PARAMS = {"Global.use_cls": False, "Global.log_level": "warning"}
 # CDLA's ten labels on dots.ocr's categories. "reference" is bibliography text.
 CDLA_TO_CATEGORY = {
     "text": "Text",
@@ -47,8 +49,9 @@ DUPLICATE_OVERLAP = 0.7
 class ClassicEngine:
     name = "classic"
 
-    def __init__(self, layout_threshold: float = 0.5):
+    def __init__(self, layout_threshold: float = 0.5, ocr_params: dict | None = None):
         self.layout_threshold = layout_threshold
+        self.ocr_params = {**OCR_PARAMS, **(ocr_params or {})}
         self._ocr = None
         self._layout = None
         self._load_lock = threading.Lock()
@@ -65,8 +68,7 @@ class ClassicEngine:
 
             for name in ("RapidOCR", "rapid_layout"):
                 logging.getLogger(name).setLevel(logging.WARNING)
-            # Documents are upright, so the 180-degree line classifier only costs time.
-            self._ocr = RapidOCR(params={"Global.use_cls": False, "Global.log_level": "warning"})
+            self._ocr = RapidOCR(params=self.ocr_params)
             self._layout = RapidLayout(conf_thresh=self.layout_threshold)
             return time.perf_counter() - start
 
