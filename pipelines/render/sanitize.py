@@ -1,6 +1,8 @@
 """Allowlist HTML sanitising: model output and document text are untrusted."""
 from __future__ import annotations
 
+import re
+
 import nh3
 
 ALLOWED_TAGS = {
@@ -26,10 +28,21 @@ def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
     return value
 
 
+_TAG_START = re.compile(r"<(?=/?([A-Za-z][A-Za-z0-9-]*))")
+
+
+def _escape_unknown_tags(fragment: str) -> str:
+    # "<papersize>" in a manual or "<script>" in a hostile page is text: show it, don't drop it.
+    return _TAG_START.sub(
+        lambda m: "<" if m.group(1).lower() in ALLOWED_TAGS else "&lt;", fragment
+    )
+
+
 def sanitize_html(fragment: str) -> str:
-    """The fragment with every tag, attribute and URL scheme outside the allowlist removed."""
+    """The fragment with allowlisted tags kept (minus unsafe attributes and URLs) and any other
+    tag-like text escaped, so it displays as text and never runs."""
     return nh3.clean(
-        fragment,
+        _escape_unknown_tags(fragment),
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes={"http", "https", "data"},
