@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ class Page:
     number: int  # 0-based page number in the source document
     dpi: float | None = None  # render DPI for PDF pages
     warnings: list[str] = field(default_factory=list)
+    decode_s: float = 0.0  # time spent decoding or rendering this page
 
     @property
     def size(self) -> tuple[int, int]:
@@ -219,11 +221,12 @@ def _render_pdf_page(pdf, number: int, dpi: float, limits: Limits) -> Page:
             )
             dpi = new_dpi
         _check_pixels((round(width_pt * dpi / 72), round(height_pt * dpi / 72)), limits)
+        started = time.perf_counter()
         bitmap = page.render(scale=dpi / 72, rotation=0)
         image = bitmap.to_pil().convert("RGB")
     finally:
         page.close()
-    return Page(image, number, dpi, notes)
+    return Page(image, number, dpi, notes, time.perf_counter() - started)
 
 
 def _load_image(data: bytes, name: str, kind: str, selection: str | None, limits: Limits) -> Document:
@@ -241,7 +244,9 @@ def _load_image(data: bytes, name: str, kind: str, selection: str | None, limits
             for index, frame in enumerate(ImageSequence.Iterator(image)):
                 if index in chosen:
                     _check_pixels(frame.size, limits)
+                    started = time.perf_counter()
                     pages.append(Page(to_rgb(frame), index))
+                    pages[-1].decode_s = time.perf_counter() - started
                 if index + 1 >= frame_count:
                     break
     except DocumentError:

@@ -48,7 +48,8 @@ class Pipeline:
             result = self.engine.parse_page(page, mode, options)
             result.model = self.spec.key
             result.markdown = page_markdown(result)
-            result.timings["total_s"] = time.perf_counter() - page_started
+            result.timings = {"decode_s": page.decode_s, **result.timings,
+                              "total_s": page.decode_s + time.perf_counter() - page_started}
             pages.append(result)
             if on_page:
                 on_page(done, len(document.pages))

@@ -66,6 +66,7 @@ def test_pdf_pages_keep_their_numbers_and_sizes(classic):
     # 1240x1754 px at 150 dpi is 595.2x841.9 pt; at 100 dpi PDFium renders 826.7x1169.3 as 827x1170.
     assert (result.pages[0].width, result.pages[0].height) == (827, 1170)
     assert "Beta" in result.markdown
+    assert result.pages[0].timings["decode_s"] > 0  # rendering the page is part of its time
     assert {"intake_s", "parse_s", "total_s"} <= set(result.timings)
 
 
@@ -114,3 +115,15 @@ def test_duplicate_layout_boxes_are_merged():
     merged = merge_duplicate_regions([((0, 0, 100, 100), "Text", 0.6), ((2, 3, 101, 98), "Text", 0.9),
                                       ((0, 200, 100, 300), "Table", 0.9)])
     assert sorted(merged) == [((0, 0, 101, 100), "Text", 0.9), ((0, 200, 100, 300), "Table", 0.9)]
+
+
+def test_page_number_in_the_gutter_does_not_merge_columns():
+    # A centred page number sits between the columns; the body must still read column by column.
+    lines = [TextLine((100, 20, 300, 45), "Running head"), TextLine((900, 20, 1140, 45), "Authors"),
+             TextLine((100, 200, 580, 230), "left one"), TextLine((100, 240, 580, 270), "left two"),
+             TextLine((660, 200, 1140, 230), "right one"), TextLine((660, 240, 1140, 270), "right two"),
+             TextLine((600, 1700, 640, 1730), "7")]
+    regions = [((100, 195, 580, 275), "Text", 0.9), ((660, 195, 1140, 275), "Text", 0.9)]
+    elements = assemble_elements(regions, lines, 1240, 1754)
+    assert [e.text for e in elements] == ["Running head", "Authors", "left one left two", "right one right two", "7"]
+    assert [e.category for e in elements] == ["Page-header", "Page-header", "Text", "Text", "Page-footer"]
