@@ -6,8 +6,6 @@ import threading
 import time
 from typing import Callable, Iterator
 
-from PIL import Image
-
 from .catalogue import ModelSpec, get_spec
 from .documents import DEFAULT_DPI, Document, Limits, Source, load_document
 from .engines import Engine, ParseOptions, create_engine
@@ -84,24 +82,22 @@ class Pipeline:
         return self.parse_document(image, "text_only" if "text_only" in self.spec.modes else None).markdown
 
     def inference(self, image: Source, prompt: str) -> str:
-        """The model's raw output for a free prompt."""
-        if not self.spec.can_chat:
-            raise EngineCapabilityError(
-                "cannot_prompt",
-                f"The {self.spec.key!r} engine is an OCR pipeline: it cannot follow a prompt. "
-                "Pick a vision-language model for free prompts.",
-            )
-        raise NotImplementedError  # vision-language engines provide this
+        """The model's raw output for a free prompt about the (first) page."""
+        self._require_prompting("cannot_prompt", "follow a prompt")
+        return self.engine.inference(load_document(image).pages[0], prompt)
 
-    def chat(self, image: Source | Image.Image, messages: list[dict], stream: bool = False) -> Iterator[str] | str:
+    def chat(self, image: Source, messages: list[dict], stream: bool = False) -> Iterator[str] | str:
         """Answer the last user message about the page, with the whole conversation as context."""
+        self._require_prompting("cannot_chat", "chat")
+        return self.engine.chat(load_document(image).pages[0], messages, stream=stream)
+
+    def _require_prompting(self, code: str, action: str) -> None:
         if not self.spec.can_chat:
             raise EngineCapabilityError(
-                "cannot_chat",
-                f"The {self.spec.key!r} engine cannot chat: it only reads text and layout. "
-                "Pick a vision-language model to chat with the document.",
+                code,
+                f"The {self.spec.key!r} engine cannot {action}: it is an OCR pipeline that only reads "
+                "text and layout. Pick a vision-language model for prompts and chat.",
             )
-        raise NotImplementedError  # vision-language engines provide this
 
 
 _pipelines: dict[tuple[str, str], Pipeline] = {}

@@ -14,10 +14,18 @@ CATEGORIES: tuple[str, ...] = (
     "Picture", "Section-header", "Table", "Text", "Title",
 )
 
+# Prompt modes; each catalogue model offers a subset.
 MODES: dict[str, str] = {
     "layout_all": "Layout + text",
     "layout_only": "Layout only",
     "text_only": "Text only",
+    "text_formatted": "Formatted text (Markdown / LaTeX)",
+    "text_regions": "Text with regions",
+    "region_text": "Text of a marked region",
+    "table": "Table recognition",
+    "formula": "Formula recognition",
+    "chart": "Chart recognition",
+    "free_prompt": "Free prompt",
 }
 
 
