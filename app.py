@@ -21,6 +21,7 @@ from pipelines import (
 )
 from pipelines.api import create_rest_app
 from pipelines.catalogue import DEFAULT_MODEL
+from pipelines.model_manager import MANAGER
 from pipelines.render.draw import draw_elements, legend_html
 from pipelines.render.export import export_zip
 from pipelines.render.markdown import data_url_picture_ref, page_markdown
@@ -35,6 +36,7 @@ LATEX = [
     {"left": "\\[", "right": "\\]", "display": True},
     {"left": "\\(", "right": "\\)", "display": False},
 ]  # no single-$ delimiters: prices like $5 must stay text
+MODEL_DIRS_ENV = "CHATVLMLLM_MODEL_DIRS"
 UPLOAD_TYPES = [".pdf", ".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"]
 
 
@@ -113,6 +115,22 @@ def show_page(state: dict | None, page_number, drop_headers_footers: bool):
     return state["annotated"][index], rendered, raw, page.to_dict()
 
 
+def loaded_models_rows() -> list[list]:
+    return [[m.key, round(m.memory_bytes / 2**20, 1), round(m.idle_s)] for m in MANAGER.loaded()]
+
+
+def refresh_loaded():
+    return loaded_models_rows(), gr.update(choices=[m.key for m in MANAGER.loaded()], value=None)
+
+
+def unload_model(name: str | None):
+    if not name:
+        message = "Pick a loaded model to unload."
+    else:
+        message = f"Unloaded **{name}**." if MANAGER.unload(name) else f"**{name}** was not loaded."
+    return message, *refresh_loaded()
+
+
 def build_demo() -> gr.Blocks:
     models = [(spec.label, spec.key) for spec in list_models()]
     with gr.Blocks(title="ChatVLMLLM") as demo:
@@ -155,6 +173,21 @@ def build_demo() -> gr.Blocks:
                             timings = gr.Markdown(elem_id="timings")
                     download = gr.File(label="Download (zip: annotated PNG, JSON, Markdown per page)")
 
+        with gr.Tab("Models"):
+            gr.Markdown("Models load on first use and stay loaded within the memory budget; the least "
+                        "recently used one is unloaded first.")
+            loaded_table = gr.Dataframe(headers=["model", "memory (MB)", "idle (s)"],
+                                        interactive=False, label="Loaded models", elem_id="loaded-models")
+            with gr.Row():
+                unload_choice = gr.Dropdown([], label="Loaded model to unload", allow_custom_value=True)
+                unload_button = gr.Button("Unload")
+                refresh_button = gr.Button("Refresh")
+            unload_status = gr.Markdown()
+
+        refresh_button.click(refresh_loaded, None, [loaded_table, unload_choice], api_visibility="private")
+        demo.load(refresh_loaded, None, [loaded_table, unload_choice], api_visibility="private")
+        unload_button.click(unload_model, unload_choice, [unload_status, loaded_table, unload_choice],
+                            api_name="unload_model")
         model.change(on_model_change, model, [mode, model_info], api_visibility="private")
         run.click(
             parse,
@@ -182,7 +215,13 @@ def main() -> None:
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
                         help="interface to listen on (default 127.0.0.1; 0.0.0.0 exposes it to your network)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    parser.add_argument("--model-dir", action="append", default=[], metavar="KEY=DIR",
+                        help="load a catalogue model from a local folder instead of the hub "
+                             "(repeatable; same as CHATVLMLLM_MODEL_DIRS='key=dir,key2=dir2')")
     args = parser.parse_args()
+    if args.model_dir:
+        known = [d for d in os.environ.get(MODEL_DIRS_ENV, "").split(",") if d]
+        os.environ[MODEL_DIRS_ENV] = ",".join(known + args.model_dir)
     logging.basicConfig(level=logging.INFO)
     import uvicorn
 
