@@ -8,8 +8,10 @@ import argparse
 import json
 import logging
 import os
+import queue
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -37,6 +39,8 @@ LATEX = [
     {"left": "\\(", "right": "\\)", "display": False},
 ]  # no single-$ delimiters: prices like $5 must stay text
 MODEL_DIRS_ENV = "CHATVLMLLM_MODEL_DIRS"
+PAGE_TIME_LIMIT_S = float(os.environ.get("CHATVLMLLM_PAGE_TIME_LIMIT_S", "600"))
+STREAM_INTERVAL_S = 0.25  # how often streamed text is pushed to the browser
 UPLOAD_TYPES = [".pdf", ".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"]
 
 
@@ -60,7 +64,7 @@ def on_model_change(model: str):
 
 def parse(file_path, model, mode, dpi, pages, min_pixels, max_pixels, max_new_tokens,
           drop_headers_footers, progress=gr.Progress()):
-    """Parse the upload; returns the first page's views, the timings, the zip and the session state."""
+    """Parse the upload, streaming generated text into the raw view; ends with every view filled."""
     if not file_path:
         raise gr.Error("Upload an image or a PDF first.")
     try:
@@ -68,22 +72,55 @@ def parse(file_path, model, mode, dpi, pages, min_pixels, max_pixels, max_new_to
         mode = pipeline.spec.check_mode(mode)
         progress(0, desc="Reading the document")
         document = load_document(file_path, dpi=float(dpi), pages=pages or None, name=Path(file_path).name)
-        options = ParseOptions(
-            min_pixels=int(min_pixels) if min_pixels else None,
-            max_pixels=int(max_pixels) if max_pixels else None,
-            max_new_tokens=int(max_new_tokens) if max_new_tokens else None,
-        )
-        result = pipeline.parse_pages(
-            document, mode, options,
-            on_page=lambda done, total: progress(done / total, desc=f"Parsed page {done} of {total}"),
-        )
     except PipelineError as error:
         raise gr.Error(error.message) from None
-    except MemoryError:
-        raise gr.Error("Out of memory on this document: select fewer pages or lower the DPI.") from None
-    except Exception as error:  # the app keeps serving; the details go to the server log
-        log.exception("parse failed")
-        raise gr.Error(f"Parsing failed unexpectedly ({type(error).__name__}); the error is logged.") from None
+    events: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    options = ParseOptions(
+        min_pixels=int(min_pixels) if min_pixels else None,
+        max_pixels=int(max_pixels) if max_pixels else None,
+        max_new_tokens=int(max_new_tokens) if max_new_tokens else None,
+        time_limit_s=PAGE_TIME_LIMIT_S,
+        on_text=lambda text: events.put(("text", text)),
+        stop=stop,
+    )
+    outcome: dict = {}
+
+    def work() -> None:
+        try:
+            outcome["result"] = pipeline.parse_pages(
+                document, mode, options, on_page=lambda done, total: events.put(("page", done, total)))
+        except BaseException as error:  # reported to the user below, never lost in the thread
+            outcome["error"] = error
+        finally:
+            events.put(("done",))
+
+    threading.Thread(target=work, name="parse", daemon=True).start()
+    streamed, last_yield = "", 0.0
+    try:
+        while (event := events.get())[0] != "done":
+            if event[0] == "page":
+                progress(event[1] / event[2], desc=f"Parsed page {event[1]} of {event[2]}")
+                streamed += f"\n\n--- page {event[1] + 1} ---\n\n" if event[1] < event[2] else ""
+            else:
+                streamed += event[1]
+            if time.monotonic() - last_yield > STREAM_INTERVAL_S:
+                last_yield = time.monotonic()
+                yield (gr.skip(), gr.skip(), streamed, *[gr.skip()] * 5)
+    finally:
+        stop.set()  # the user pressed Stop or left: end generation instead of running on
+    error = outcome.get("error")
+    if isinstance(error, PipelineError):
+        raise gr.Error(error.message)
+    if isinstance(error, MemoryError):
+        raise gr.Error("Out of memory on this document: select fewer pages or lower the DPI.")
+    if error is not None:  # the app keeps serving; the details go to the server log
+        log.error("parse failed", exc_info=error)
+        raise gr.Error(f"Parsing failed unexpectedly ({type(error).__name__}); the error is logged.")
+    yield _finished_views(document, outcome["result"], drop_headers_footers)
+
+
+def _finished_views(document, result: DocumentResult, drop_headers_footers: bool):
     work = _new_work_dir()
     originals, annotated = [], []
     for page, page_result in zip(document.pages, result.pages):
@@ -151,7 +188,9 @@ def build_demo() -> gr.Blocks:
                         max_pixels = gr.Number(label="Max pixels (VLM input)", value=None, precision=0)
                         max_new_tokens = gr.Number(label="Max new tokens (VLMs)", value=None, precision=0)
                     drop_hf = gr.Checkbox(label="Drop page headers and footers from Markdown", value=False)
-                    run = gr.Button("Parse", variant="primary", elem_id="parse-button")
+                    with gr.Row():
+                        run = gr.Button("Parse", variant="primary", elem_id="parse-button")
+                        stop_button = gr.Button("Stop", variant="stop", elem_id="stop-button")
                     examples = sorted(str(p) for p in ASSETS.glob("*") if p.suffix.lower() in UPLOAD_TYPES)
                     if examples:
                         gr.Examples(examples=[[e] for e in examples], inputs=[upload], label="Examples")
@@ -189,13 +228,14 @@ def build_demo() -> gr.Blocks:
         unload_button.click(unload_model, unload_choice, [unload_status, loaded_table, unload_choice],
                             api_name="unload_model")
         model.change(on_model_change, model, [mode, model_info], api_visibility="private")
-        run.click(
+        parse_event = run.click(
             parse,
             [upload, model, mode, dpi, pages, min_pixels, max_pixels, max_new_tokens, drop_hf],
             [annotated, rendered, raw, page_json, page_slider, timings, download, state],
             api_name="parse",
             concurrency_limit=2,
         )
+        stop_button.click(None, None, None, cancels=[parse_event], api_visibility="private")
         page_slider.release(show_page, [state, page_slider, drop_hf], [annotated, rendered, raw, page_json],
                             api_visibility="private")
         drop_hf.change(show_page, [state, page_slider, drop_hf], [annotated, rendered, raw, page_json],

@@ -1,8 +1,9 @@
 """What every engine offers the pipeline."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
 
 from ..documents import Page
 from ..schema import PageResult
@@ -15,6 +16,11 @@ class ParseOptions:
     min_pixels: int | None = None
     max_pixels: int | None = None
     max_new_tokens: int | None = None
+    time_limit_s: float | None = None  # per page; generation stops there with a warning
+    # Streaming hooks for engines that generate text: each new piece of text goes to on_text;
+    # setting stop ends generation early (the page keeps what was generated, with a warning).
+    on_text: Callable[[str], None] | None = field(default=None, compare=False)
+    stop: threading.Event | None = field(default=None, compare=False)
 
 
 class Engine(Protocol):
