@@ -7,7 +7,7 @@ vLLM and dots.ocr run locally share one parser and one coordinate mapping.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..schema import Element
 
@@ -26,12 +26,18 @@ class ImageLimits:
 class Request:
     """What an engine sends to the model for one page."""
 
-    prompt: str  # the user turn's text (the image goes before it)
+    prompt: str  # the user turn's text (the image goes before it); "" means: send the image alone
     system: str | None = None
     max_new_tokens: int = 4096
     # The size (width, height) the model will see the page at; boxes in the output refer to it
     # for families whose boxes are in input pixels.
     model_size: tuple[int, int] = (0, 0)
+    # Keyword arguments for the processor call, for models whose processor writes the prompt
+    # itself (GOT-OCR2: {"format": True} or {"box": [x1, y1, x2, y2]} in page pixels).
+    processor_kwargs: dict[str, Any] = field(default_factory=dict)
+    # Decode with skip_special_tokens=False: the output's boxes are special tokens
+    # (Florence-2 <loc_N>, Qwen2-VL <|box_start|>, DeepSeek-OCR <|det|>). The parser drops the rest.
+    keep_special_tokens: bool = False
 
 
 @dataclass
@@ -51,9 +57,11 @@ class Family(Protocol):
         """The (width, height) the model's processor resizes a page of this size to."""
 
     def request(self, mode: str, width: int, height: int, limits: ImageLimits,
-                region: Box | None = None) -> Request:
-        """Prompt and generation budget for a page of this size (region in page pixels)."""
+                region: Box | None = None, prompt: str | None = None) -> Request:
+        """Prompt and generation budget for a page of this size (region in page pixels; prompt:
+        the user's text, required by free_prompt)."""
 
     def parse(self, text: str, mode: str, page_size: tuple[int, int],
-              model_size: tuple[int, int]) -> Parsed:
-        """Model output -> Elements in page pixels (clipped, in reading order), Markdown, warnings."""
+              model_size: tuple[int, int], region: Box | None = None) -> Parsed:
+        """Model output -> Elements in page pixels (clipped, in reading order), Markdown, warnings.
+        region: the region_text request's region (page pixels), which the answer's element covers."""
