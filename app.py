@@ -5,7 +5,6 @@ This module only wires the UI to the public API of `pipelines`.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import queue

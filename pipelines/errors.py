@@ -33,3 +33,15 @@ class EngineCapabilityError(PipelineError):
     """The engine cannot do what was asked (e.g. chat with the classic OCR engine)."""
 
     status = 422
+
+
+class WeightsUnavailableError(PipelineError):
+    """The model's weights cannot be had here; the message says how to get them."""
+
+    status = 503
+
+
+class ModelLoadError(PipelineError):
+    """The weights are there but transformers could not build the model from them."""
+
+    status = 500

@@ -11,7 +11,7 @@ from .documents import DEFAULT_DPI, Document, Limits, Source, load_document
 from .engines import Engine, ParseOptions, create_engine
 from .errors import EngineCapabilityError
 from .model_manager import MANAGER
-from .render.markdown import page_markdown, safe_text
+from .render.markdown import page_markdown
 from .schema import DocumentResult, PageResult
 
 ProgressCallback = Callable[[int, int], None]  # (pages done, pages total)
@@ -51,8 +51,7 @@ class Pipeline:
             result = self.engine.parse_page(page, mode, options)
             engine_s = time.perf_counter() - page_started
             result.model = self.spec.key
-            # Families that read a whole page as Markdown provide it; otherwise it comes from elements.
-            result.markdown = safe_text(result.markdown) if result.markdown else page_markdown(result)
+            result.markdown = page_markdown(result)
             result.timings = {"decode_s": page.decode_s, "load_s": page_load_s, **result.timings,
                               "total_s": page.decode_s + page_load_s + engine_s}
             pages.append(result)
@@ -91,12 +90,16 @@ class Pipeline:
     def inference(self, image: Source, prompt: str) -> str:
         """The model's raw output for a free prompt about the (first) page."""
         self._require_prompting("cannot_prompt", "follow a prompt")
-        return self.engine.inference(load_document(image).pages[0], prompt)
+        page = load_document(image).pages[0]
+        self.load()  # through the model manager, like parsing: counted in the memory budget
+        return self.engine.inference(page, prompt)
 
     def chat(self, image: Source, messages: list[dict], stream: bool = False) -> Iterator[str] | str:
         """Answer the last user message about the page, with the whole conversation as context."""
         self._require_prompting("cannot_chat", "chat")
-        return self.engine.chat(load_document(image).pages[0], messages, stream=stream)
+        page = load_document(image).pages[0]
+        self.load()
+        return self.engine.chat(page, messages, stream=stream)
 
     def _require_prompting(self, code: str, action: str) -> None:
         if not self.spec.can_chat:

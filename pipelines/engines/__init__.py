@@ -10,6 +10,10 @@ def create_engine(spec: ModelSpec, **options) -> Engine:
         from .classic import ClassicEngine
 
         return ClassicEngine(**options)
+    if spec.engine == "transformers":
+        from .transformers_engine import TransformersEngine
+
+        return TransformersEngine(spec, **options)
     raise ValueError(f"no engine named {spec.engine!r}")
 
 

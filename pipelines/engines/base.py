@@ -17,6 +17,8 @@ class ParseOptions:
     max_pixels: int | None = None
     max_new_tokens: int | None = None
     time_limit_s: float | None = None  # per page; generation stops there with a warning
+    region: tuple[float, float, float, float] | None = None  # region_text: a box in page pixels
+    prompt: str | None = None  # free_prompt: the user's question or instruction
     # Streaming hooks for engines that generate text: each new piece of text goes to on_text;
     # setting stop ends generation early (the page keeps what was generated, with a warning).
     on_text: Callable[[str], None] | None = field(default=None, compare=False)

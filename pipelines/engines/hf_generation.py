@@ -1,0 +1,209 @@
+"""Greedy generation with transformers: whole answers with timings, streamed text, early stops."""
+from __future__ import annotations
+
+import copy
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from ..errors import PipelineError
+from .hf_inputs import ModelInputs
+from .hf_loading import LoadedModel
+
+STOPPED = "stopped"  # Generation.stopped_by: the caller's stop event
+TIME_LIMIT = "time_limit"
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str  # new tokens only; end-of-turn tokens removed
+    generated: int  # tokens the model produced, the end-of-sequence token included
+    truncated: bool  # ended by max_new_tokens, not by an end-of-sequence token
+    first_token_s: float  # from the call to the first token's logits (prefill)
+    generate_s: float
+    stopped_by: str | None = None  # STOPPED or TIME_LIMIT when ended early
+
+
+def generate(loaded: LoadedModel, inputs: ModelInputs, max_new_tokens: int, keep_special_tokens: bool = False,
+             on_text: Callable[[str], None] | None = None, stop: threading.Event | None = None,
+             time_limit_s: float | None = None) -> Generation:
+    """Greedy generation. Special tokens are decoded only where they carry the answer (boxes).
+
+    on_text receives the text as it is generated; stop (an event) or time_limit_s end it early.
+    """
+    import torch
+    from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
+
+    model = loaded.model
+    config = _greedy_config(loaded, max_new_tokens)
+    end_ids = _end_ids(loaded, config)
+    clock = _FirstTokenClock()
+    started = time.perf_counter()
+    deadline = started + time_limit_s if time_limit_s else None
+    stopped_by: list[str] = []
+
+    class StopEarly(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            if not stopped_by:
+                if stop is not None and stop.is_set():
+                    stopped_by.append(STOPPED)
+                elif deadline is not None and time.perf_counter() > deadline:
+                    stopped_by.append(TIME_LIMIT)
+            return torch.full((input_ids.shape[0],), bool(stopped_by), dtype=torch.bool, device=input_ids.device)
+
+    streamer = _TextCallback(loaded, end_ids, keep_special_tokens, on_text) if on_text else None
+    try:
+        with torch.inference_mode():
+            output = model.generate(
+                **_on_device(loaded, inputs), generation_config=config, streamer=streamer,
+                logits_processor=LogitsProcessorList([clock]), stopping_criteria=StoppingCriteriaList([StopEarly()]),
+            )
+    except torch.OutOfMemoryError as error:
+        raise _out_of_memory(loaded) from error
+    generate_s = time.perf_counter() - started
+    sequence = output[0].tolist()
+    # Decoder-only models return prompt + answer; encoder-decoder ones the decoder's start + answer.
+    prompt_length = 1 if model.config.is_encoder_decoder else inputs.prompt_tokens
+    new_ids = sequence[prompt_length:]
+    eos_ids = _as_set(config.eos_token_id)
+    return Generation(
+        text=decode(loaded, new_ids, end_ids, keep_special_tokens),
+        generated=len(new_ids),
+        # At the limit, an end token is only natural if generation does not force one there (BART).
+        truncated=len(new_ids) >= max_new_tokens and (
+            not new_ids or new_ids[-1] not in eos_ids or getattr(config, "forced_eos_token_id", None) is not None),
+        first_token_s=(clock.at - started) if clock.at is not None else generate_s,
+        generate_s=generate_s,
+        stopped_by=stopped_by[0] if stopped_by else None,
+    )
+
+
+def stream(loaded: LoadedModel, inputs: ModelInputs, max_new_tokens: int,
+           keep_special_tokens: bool = True) -> Iterator[str]:
+    """Text chunks as they are generated; generation runs in a thread and stops when the iterator closes."""
+    chunks: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    done = object()
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            generate(loaded, inputs, max_new_tokens, keep_special_tokens, on_text=chunks.put, stop=stop)
+        except BaseException as error:  # noqa: BLE001 - re-raised in the consumer's thread
+            failures.append(error)
+        finally:
+            chunks.put(done)
+
+    thread = threading.Thread(target=run, name="chatvlmllm-generate", daemon=True)
+    thread.start()
+    try:
+        while (chunk := chunks.get()) is not done:
+            yield chunk
+    finally:
+        stop.set()
+        thread.join()
+    if failures:
+        raise failures[0]
+
+
+def decode(loaded: LoadedModel, ids: list[int], drop: set[int], keep_special_tokens: bool) -> str:
+    """Kept special tokens (boxes, locations) stay in the text; end, pad and start tokens never do."""
+    kept = [i for i in ids if i not in drop]
+    return loaded.processor.tokenizer.decode(kept, skip_special_tokens=not keep_special_tokens).strip()
+
+
+class _TextCallback:
+    """A transformers streamer that hands each new piece of the answer to a callback, token by token.
+
+    The tokens since the last newline are decoded together (a token's text can depend on its
+    neighbours), and text ending in an incomplete UTF-8 character waits for the next token.
+    """
+
+    def __init__(self, loaded: LoadedModel, drop: set[int], keep_special_tokens: bool,
+                 on_text: Callable[[str], None]):
+        self.tokenizer = loaded.processor.tokenizer
+        self.drop, self.skip_special_tokens, self.on_text = drop, not keep_special_tokens, on_text
+        self.line: list[int] = []
+        self.sent = 0
+        self.prompt_seen = False
+
+    def put(self, value) -> None:
+        if not self.prompt_seen:  # the first call carries the prompt (or the decoder's start token)
+            self.prompt_seen = True
+            return
+        self.line.extend(i for i in (int(v) for v in value.reshape(-1).tolist()) if i not in self.drop)
+        self._send(final=False)
+
+    def end(self) -> None:
+        self._send(final=True)
+
+    def _send(self, final: bool) -> None:
+        text = self.tokenizer.decode(self.line, skip_special_tokens=self.skip_special_tokens)
+        if text.endswith("\ufffd") and not final:
+            return
+        new = text[self.sent:]
+        if text.endswith("\n") or final:
+            self.line, self.sent = [], 0
+        else:
+            self.sent = len(text)
+        if new:
+            self.on_text(new)
+
+
+class _FirstTokenClock:
+    """A logits processor that only notes when the first token's logits arrive."""
+
+    def __init__(self) -> None:
+        self.at: float | None = None
+
+    def __call__(self, input_ids, scores):
+        if self.at is None:
+            self.at = time.perf_counter()
+        return scores
+
+
+def _greedy_config(loaded: LoadedModel, max_new_tokens: int):
+    config = copy.deepcopy(loaded.model.generation_config)
+    # Greedy: the checkpoint's sampling settings would only trigger warnings.
+    config.do_sample = False
+    config.num_beams = 1
+    config.temperature = config.top_p = config.top_k = None
+    config.max_new_tokens = max_new_tokens
+    config.max_length = None
+    tokenizer = loaded.processor.tokenizer
+    if config.eos_token_id is None:
+        config.eos_token_id = tokenizer.eos_token_id
+    if config.pad_token_id is None:
+        config.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    return config
+
+
+def _end_ids(loaded: LoadedModel, config) -> set[int]:
+    tokenizer = loaded.processor.tokenizer
+    ids = _as_set(config.eos_token_id) | _as_set(config.pad_token_id) | _as_set(config.bos_token_id)
+    ids |= _as_set(getattr(config, "decoder_start_token_id", None))
+    ids |= _as_set(tokenizer.eos_token_id) | _as_set(tokenizer.bos_token_id) | _as_set(tokenizer.pad_token_id)
+    return ids
+
+
+def _as_set(value) -> set[int]:
+    if value is None:
+        return set()
+    if isinstance(value, int):
+        return {value}
+    return {int(v) for v in value}
+
+
+def _on_device(loaded: LoadedModel, inputs: ModelInputs):
+    tensors = inputs.tensors.to(loaded.device)
+    return tensors.to(loaded.dtype)  # BatchFeature.to(dtype) casts floating tensors only
+
+
+def _out_of_memory(loaded: LoadedModel) -> PipelineError:
+    return PipelineError(
+        "out_of_memory",
+        f"The {loaded.device} ran out of memory generating this page. Lower max_pixels (fewer visual tokens) "
+        "or max_new_tokens, or unload other models.",
+    )

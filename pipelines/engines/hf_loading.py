@@ -1,0 +1,256 @@
+"""Where a model's weights come from (hub id or local folder) and loading them with transformers.
+
+Every way weights can be missing (no network, HF_HUB_OFFLINE, gated or unknown repository, a local
+folder that is not there) becomes a WeightsUnavailableError that says which id, how to download it
+and how to point at a local copy, instead of a traceback from deep inside huggingface_hub.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..catalogue import ModelSpec
+from ..errors import ModelLoadError, PipelineError, WeightsUnavailableError
+from .hf_inputs import prompt_style
+
+MODEL_DIRS_ENV = "CHATVLMLLM_MODEL_DIRS"  # "key=/dir,key2=/dir2"
+# Checkpoints whose own Python code (auto_map) may run. Nothing else ever gets trust_remote_code.
+REMOTE_CODE_ALLOWLIST = frozenset({"rednote-hilab/dots.ocr", "rednote-hilab/dots.mocr"})
+# Families with a native implementation in this package: importing it registers the classes with
+# transformers' Auto factories, so the published checkpoint loads without running its own code.
+NATIVE_PACKAGES = {"dots": "pipelines.dots_ocr"}
+# The Auto class a checkpoint's auto_map names, in order of preference (remote-code checkpoints).
+REMOTE_AUTO_CLASSES = ("AutoModelForImageTextToText", "AutoModelForCausalLM", "AutoModelForVision2Seq", "AutoModel")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """What from_pretrained gets: a local folder or a hub id, and the id users would download."""
+
+    location: str  # local folder or hub id
+    hub_id: str | None  # the repository the weights come from (None: unknown for a bare folder)
+    local: bool
+    name: str  # the catalogue key, or the preset it was chosen for
+    load_call: str  # how a user loads it from a folder: "load_pipeline('key', model_path={folder!r})"
+
+    native: bool = False  # a native implementation is registered: never run the checkpoint's code
+
+    @property
+    def trust_remote_code(self) -> bool:
+        return self.hub_id in REMOTE_CODE_ALLOWLIST and not self.native
+
+
+def hub_offline() -> bool:
+    """HF_HUB_OFFLINE as set now (huggingface_hub reads it once at import; users set it any time)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def configured_model_dirs() -> dict[str, str]:
+    """CHATVLMLLM_MODEL_DIRS parsed: {"qwen2_vl_2b": "/models/qwen2-vl", ...}."""
+    dirs: dict[str, str] = {}
+    for entry in os.environ.get(MODEL_DIRS_ENV, "").split(","):
+        key, sep, directory = entry.partition("=")
+        if sep and key.strip() and directory.strip():
+            dirs[key.strip()] = os.path.expanduser(directory.strip())
+    return dirs
+
+
+def resolve_source(spec: ModelSpec, model_path: str | os.PathLike | None = None,
+                   preset: str | None = None) -> ModelSource:
+    """model_path, else a CHATVLMLLM_MODEL_DIRS entry (preset, key or alias), else the hub id."""
+    hub_id = spec.hub_id
+    name = spec.key
+    load_call = f"load_pipeline({spec.key!r}, model_path={{folder!r}})"
+    if preset is not None:
+        presets = dict(spec.presets)
+        if preset not in presets:
+            raise PipelineError(
+                "unknown_preset",
+                f"Model {spec.key!r} has no preset {preset!r}; presets are {sorted(presets) or 'none'}.",
+            )
+        hub_id, name = presets[preset], preset
+        load_call = f"load_pipeline({spec.key!r}, preset={preset!r}, model_path={{folder!r}})"
+    if model_path is None:
+        dirs = configured_model_dirs()
+        names = (preset,) if preset is not None else (spec.key, *spec.aliases)
+        model_path = next((dirs[n] for n in names if n in dirs), None)
+    if model_path is not None:
+        directory = Path(model_path).expanduser()
+        if not (directory / "config.json").is_file():
+            what = "does not exist" if not directory.exists() else "has no config.json"
+            raise WeightsUnavailableError(
+                "weights_unavailable",
+                f"The local model folder {str(directory)!r} for {name!r} {what}. "
+                + download_advice(hub_id, name, load_call, str(directory)),
+            )
+        return ModelSource(str(directory), hub_id, True, name, load_call)
+    if not hub_id:
+        raise WeightsUnavailableError(
+            "weights_unavailable",
+            f"Model {name!r} has no hub id: pass model_path=... to load_pipeline or set "
+            f"{MODEL_DIRS_ENV}='{name}=/path/to/weights'.",
+        )
+    return ModelSource(hub_id, hub_id, False, name, load_call)
+
+
+def download_advice(hub_id: str | None, name: str, load_call: str, directory: str | None = None) -> str:
+    folder = directory or f"/models/{name}"
+    download = (
+        f"Download the weights once on a machine with internet access: `hf download {hub_id}` "
+        f"(older clients: `huggingface-cli download {hub_id}`) fills the Hugging Face cache (HF_HOME), "
+        f"or `hf download {hub_id} --local-dir {folder}` writes a folder. "
+        if hub_id else "Copy the model's files (config.json, weights, processor files) into a folder. "
+    )
+    app = f"`python app.py --model-dir {name}={folder}`, " if "preset=" not in load_call else ""
+    return download + (
+        f"Then point at the folder with {load_call.format(folder=folder)}, {app}"
+        f"or {MODEL_DIRS_ENV}='{name}={folder}'."
+    )
+
+
+def check_remote_code(source: ModelSource) -> None:
+    """A folder that only its own Python code can load is refused unless its checkpoint is allowlisted.
+
+    Folders of natively supported models that still carry an auto_map load with the native classes.
+    """
+    if not source.local or source.trust_remote_code:
+        return
+    try:
+        config = json.loads((Path(source.location) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # from_pretrained reports a broken config itself
+    from transformers import CONFIG_MAPPING
+
+    if config.get("auto_map") and config.get("model_type") not in CONFIG_MAPPING:
+        raise PipelineError(
+            "remote_code_refused",
+            f"The model folder {source.location!r} needs to run its own Python code (auto_map in "
+            f"config.json), which is allowed only for {sorted(REMOTE_CODE_ALLOWLIST)}.",
+        )
+
+
+def translate_load_error(error: Exception, source: ModelSource) -> PipelineError:
+    """An exception from from_pretrained -> an error a user can act on."""
+    from huggingface_hub import errors as hub_errors
+
+    chain = _exception_chain(error)
+    text = " ".join(str(e) for e in chain)
+    name = source.name
+    hub_id = source.hub_id or source.location
+
+    def unavailable(reason: str) -> WeightsUnavailableError:
+        return WeightsUnavailableError(
+            "weights_unavailable",
+            f"The weights of {name!r} ({hub_id}) are not available: {reason}. "
+            + download_advice(source.hub_id, name, source.load_call),
+        )
+
+    if any(isinstance(e, hub_errors.GatedRepoError) for e in chain):
+        return unavailable(
+            "the repository is gated. Accept its licence on its Hugging Face page, then log in with "
+            "`hf auth login` or set HF_TOKEN"
+        )
+    if any(isinstance(e, hub_errors.RepositoryNotFoundError) for e in chain) or "not a valid model identifier" in text:
+        return unavailable("the Hugging Face hub has no such repository, or it is private (check the id and HF_TOKEN)")
+    offline = hub_offline() or "outgoing traffic has been disabled" in text
+    if any(isinstance(e, (hub_errors.LocalEntryNotFoundError, hub_errors.HfHubHTTPError, ConnectionError))
+           for e in chain) or "couldn't connect" in text or "offline mode" in text:
+        return unavailable(
+            "HF_HUB_OFFLINE is set and they are not in the local Hugging Face cache" if offline
+            else "they are not in the local Hugging Face cache and the hub cannot be reached"
+        )
+    if source.local and isinstance(error, OSError) and "does not appear to have" in text:
+        return unavailable(f"the folder {source.location!r} lacks files the model needs ({_first_line(error)})")
+    hint = (" This checkpoint's own code targets older transformers releases; serving it with vLLM "
+            "(load_pipeline(..., backend='openai', base_url=...)) avoids it." if source.trust_remote_code else "")
+    return ModelLoadError(
+        "model_load_failed",
+        f"Loading {name!r} from {source.location!r} failed: {type(error).__name__}: {_first_line(error)}.{hint}",
+    )
+
+
+def _exception_chain(error: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0][:500] if lines else type(error).__name__
+
+
+@dataclass
+class LoadedModel:
+    model: object
+    processor: object
+    device: str
+    dtype: object
+    style: str  # how it is prompted (see hf_inputs)
+
+
+def pick_device(device: str | None) -> str:
+    import torch
+
+    if device in (None, "", "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def register_native(family: str) -> bool:
+    """Register this package's own implementation of a family's model, if it has one."""
+    module = NATIVE_PACKAGES.get(family)
+    if module is None:
+        return False
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+def load_model(source: ModelSource, device: str | None = None) -> LoadedModel:
+    """Processor and model from a source: bf16 on CUDA, fp32 on CPU, sdpa attention where supported."""
+    import torch
+    import transformers
+    from transformers import AutoConfig, AutoProcessor
+
+    check_remote_code(source)
+    device = pick_device(device)
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    common = {"trust_remote_code": source.trust_remote_code, "local_files_only": hub_offline()}
+    try:
+        config = AutoConfig.from_pretrained(source.location, **common)
+        processor = AutoProcessor.from_pretrained(source.location, **common)
+        auto_class = _auto_class(config, transformers, source.trust_remote_code)
+        placement = {"device_map": {"": device}} if device.startswith("cuda") else {}
+        try:
+            model = auto_class.from_pretrained(source.location, dtype=dtype, attn_implementation="sdpa",
+                                               **placement, **common)
+        except ValueError as error:
+            if "sdpa" not in str(error).lower() and "scaled_dot_product" not in str(error):
+                raise
+            model = auto_class.from_pretrained(source.location, dtype=dtype, **placement, **common)
+    except PipelineError:
+        raise
+    except Exception as error:  # noqa: BLE001 - every failure becomes an actionable message
+        raise translate_load_error(error, source) from error
+    if not device.startswith("cuda"):
+        model.to(device)
+    model.eval()
+    style = prompt_style(model.config.model_type, processor)
+    return LoadedModel(model, processor, device, dtype, style)
+
+
+def _auto_class(config, transformers, remote_code: bool):
+    auto_map = (getattr(config, "auto_map", None) or {}) if remote_code else {}
+    for name in REMOTE_AUTO_CLASSES:
+        if name in auto_map:
+            return getattr(transformers, name)
+    return transformers.AutoModelForImageTextToText

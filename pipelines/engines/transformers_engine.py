@@ -1,0 +1,188 @@
+"""Local vision-language models with transformers: load lazily, generate greedily, parse with the family.
+
+One engine holds one model. It is safe to share between threads: loading happens once, and one
+generation runs at a time per model (a second caller waits for the first).
+"""
+from __future__ import annotations
+
+import dataclasses
+import gc
+import os
+import threading
+import time
+from typing import Iterator
+
+from ..catalogue import ModelSpec
+from ..documents import Page
+from ..errors import EngineCapabilityError, UnsupportedModeError
+from ..schema import PageResult
+from .base import ParseOptions
+from .hf_generation import STOPPED, TIME_LIMIT, Generation, generate, stream
+from .hf_inputs import GOT, ModelInputs, can_chat, chat_inputs, page_inputs
+from .hf_loading import LoadedModel, ModelSource, load_model, register_native, resolve_source
+
+
+class TransformersEngine:
+    name = "transformers"
+    default_max_new_tokens = 1024  # free prompts and chat
+
+    def __init__(self, spec: ModelSpec, model_path: str | os.PathLike | None = None, device: str | None = None,
+                 preset: str | None = None, max_new_tokens: int | None = None, min_pixels: int | None = None,
+                 max_pixels: int | None = None):
+        """model_path: a local folder (else CHATVLMLLM_MODEL_DIRS, else the hub id); preset: another
+        checkpoint of the catalogue entry. max_new_tokens, min_pixels and max_pixels are this engine's
+        defaults: a request's ParseOptions override them, the family's own apply where both are unset."""
+        self.spec = spec
+        self.model_path = model_path
+        self.device = device
+        self.preset = preset
+        self.max_new_tokens = max_new_tokens
+        self.min_pixels = min_pixels
+        self.max_pixels = max_pixels
+        self._loaded: LoadedModel | None = None
+        self._family = None
+        self._load_lock = threading.Lock()
+        self._run_lock = threading.Lock()  # one generation at a time per loaded model
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    @property
+    def source(self) -> ModelSource:
+        """Where the weights come from (raises WeightsUnavailableError for a missing local folder)."""
+        return resolve_source(self.spec, self.model_path, self.preset)
+
+    def load(self) -> float:
+        with self._load_lock:
+            if self._loaded is not None:
+                return 0.0
+            started = time.perf_counter()
+            source = dataclasses.replace(self.source, native=register_native(self.spec.family))
+            self._loaded = load_model(source, self.device)
+            return time.perf_counter() - started
+
+    def unload(self) -> None:
+        with self._load_lock, self._run_lock:  # never pull the model from under a running generation
+            if self._loaded is None:
+                return
+            device = self._loaded.device
+            self._loaded = None
+            gc.collect()
+            if device.startswith("cuda"):
+                import torch
+
+                torch.cuda.empty_cache()
+
+    def memory_bytes(self) -> int:
+        loaded = self._loaded
+        if loaded is None:
+            return 0
+        tensors = [*loaded.model.parameters(), *loaded.model.buffers()]
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+    @property
+    def can_chat(self) -> bool:
+        return can_chat(self._ensure_loaded().style)
+
+    # -- parsing -----------------------------------------------------------------------------------
+
+    def parse_page(self, page: Page, mode: str, options: ParseOptions) -> PageResult:
+        from ..families.base import ImageLimits
+
+        loaded = self._ensure_loaded()
+        family = self._get_family()
+        width, height = page.size
+        limits = ImageLimits(options.min_pixels or self.min_pixels, options.max_pixels or self.max_pixels)
+        region = options.region
+        try:
+            request = family.request(mode, width, height, limits, region=region,
+                                     prompt=options.prompt)
+        except ValueError as error:  # e.g. region_text without a region, free_prompt without text
+            raise UnsupportedModeError("mode_needs_input", f"Mode {mode!r} cannot run here: {error}.") from None
+        max_new_tokens = options.max_new_tokens or self.max_new_tokens or request.max_new_tokens
+
+        started = time.perf_counter()
+        inputs = page_inputs(loaded.processor, loaded.style, page.image, request.prompt, request.system,
+                             request.model_size, request.processor_kwargs)
+        prepare_s = time.perf_counter() - started
+        generation = self._generate(loaded, inputs, max_new_tokens, request.keep_special_tokens,
+                                    on_text=options.on_text, stop=options.stop, time_limit_s=options.time_limit_s)
+
+        # Boxes refer to the size the model actually saw; the processor's output says what it was.
+        model_size = inputs.seen_size or request.model_size
+        parsed = family.parse(generation.text, mode, (width, height), model_size, region=region)
+        warnings = [*page.warnings, *parsed.warnings]
+        if generation.stopped_by == STOPPED:
+            warnings.append("generation stopped on request: the page holds what was read until then")
+        elif generation.stopped_by == TIME_LIMIT:
+            warnings.append(f"generation stopped at the {options.time_limit_s:g} s time limit: the page may be incomplete")
+        elif generation.truncated:
+            warnings.append(f"output stopped at the {max_new_tokens}-token limit: the page may be incomplete")
+        return PageResult(
+            page=page.number, width=width, height=height, model=self.spec.key, mode=mode,
+            elements=parsed.elements, raw_output=generation.text,
+            timings={"prepare_s": prepare_s, "first_token_s": generation.first_token_s,
+                     "generate_s": generation.generate_s},
+            tokens={"prompt": inputs.prompt_tokens, "generated": generation.generated},
+            warnings=warnings,
+        )
+
+    def inference(self, page: Page, prompt: str, max_new_tokens: int | None = None) -> str:
+        """The model's raw answer to a free prompt about the page (special tokens such as boxes kept)."""
+        loaded = self._ensure_loaded()
+        if can_chat(loaded.style):
+            return self.chat(page, [{"role": "user", "content": prompt}], max_new_tokens=max_new_tokens)
+        if loaded.style == GOT:
+            raise EngineCapabilityError(
+                "cannot_prompt", f"{self.spec.key!r} (GOT-OCR2) only runs its fixed OCR prompts.")
+        inputs = page_inputs(loaded.processor, loaded.style, page.image, prompt)
+        return self._generate(loaded, inputs, self._chat_budget(max_new_tokens), True).text
+
+    def chat(self, page: Page, messages: list[dict], stream: bool = False,
+             max_new_tokens: int | None = None) -> Iterator[str] | str:
+        """Answer the last user message; the whole history goes through the chat template."""
+        loaded = self._ensure_loaded()
+        if not can_chat(loaded.style):
+            raise EngineCapabilityError(
+                "cannot_chat",
+                f"{self.spec.key!r} has no chat template: it reads documents with fixed task prompts only.",
+            )
+        inputs = chat_inputs(loaded.processor, page.image, messages, self._chat_size(page))
+        budget = self._chat_budget(max_new_tokens)
+        if stream:
+            return self._stream(loaded, inputs, budget)
+        return self._generate(loaded, inputs, budget, True).text
+
+    def _chat_budget(self, max_new_tokens: int | None) -> int:
+        return max_new_tokens or self.max_new_tokens or self.default_max_new_tokens
+
+    def _chat_size(self, page: Page) -> tuple[int, int]:
+        """Chat sees the page at the size parsing does (the family's resize, this engine's limits)."""
+        from ..families.base import ImageLimits
+
+        return self._get_family().model_size(*page.size, ImageLimits(self.min_pixels, self.max_pixels))
+
+    # -- generation --------------------------------------------------------------------------------
+
+    def _ensure_loaded(self) -> LoadedModel:
+        """The loaded model; the reference stays valid for this call even if another thread unloads it."""
+        while True:
+            self.load()
+            loaded = self._loaded
+            if loaded is not None:
+                return loaded
+
+    def _generate(self, loaded: LoadedModel, inputs: ModelInputs, max_new_tokens: int,
+                  keep_special_tokens: bool, **hooks) -> Generation:
+        with self._run_lock:
+            return generate(loaded, inputs, max_new_tokens, keep_special_tokens, **hooks)
+
+    def _stream(self, loaded: LoadedModel, inputs: ModelInputs, max_new_tokens: int) -> Iterator[str]:
+        with self._run_lock:
+            yield from stream(loaded, inputs, max_new_tokens)
+
+    def _get_family(self):
+        if self._family is None:
+            from ..families import get_family
+
+            self._family = get_family(self.spec.family)
+        return self._family
