@@ -39,7 +39,7 @@ LATEX = [
 ]  # no single-$ delimiters: prices like $5 must stay text
 MODEL_DIRS_ENV = "CHATVLMLLM_MODEL_DIRS"
 PAGE_TIME_LIMIT_S = float(os.environ.get("CHATVLMLLM_PAGE_TIME_LIMIT_S", "600"))
-STREAM_INTERVAL_S = 0.25  # how often streamed text is pushed to the browser
+STREAM_INTERVAL_S = float(os.environ.get("CHATVLMLLM_STREAM_INTERVAL_S", "0.25"))  # push rate
 UPLOAD_TYPES = [".pdf", ".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"]
 
 
@@ -61,8 +61,26 @@ def on_model_change(model: str):
     return gr.update(choices=mode_choices(model), value=spec.default_mode), spec.description
 
 
+def parse_region(text: str | None) -> tuple[float, float, float, float] | None:
+    """'x1, y1, x2, y2' in page pixels -> a box; empty -> None."""
+    if not text or not text.strip():
+        return None
+    try:
+        x1, y1, x2, y2 = (float(v) for v in text.replace("(", " ").replace(")", " ").replace(",", " ").split())
+    except ValueError:
+        raise gr.Error("Region must be four numbers: x1, y1, x2, y2 in page pixels.") from None
+    if x2 <= x1 or y2 <= y1:
+        raise gr.Error("Region needs x1 < x2 and y1 < y2.")
+    return (x1, y1, x2, y2)
+
+
+def show_mode_inputs(mode: str):
+    """The prompt box for free prompts, the region box for region text."""
+    return gr.update(visible=mode == "free_prompt"), gr.update(visible=mode == "region_text")
+
+
 def parse(file_path, model, mode, dpi, pages, min_pixels, max_pixels, max_new_tokens,
-          drop_headers_footers, progress=gr.Progress()):
+          drop_headers_footers, prompt="", region="", progress=gr.Progress()):
     """Parse the upload, streaming generated text into the raw view; ends with every view filled."""
     if not file_path:
         raise gr.Error("Upload an image or a PDF first.")
@@ -80,6 +98,8 @@ def parse(file_path, model, mode, dpi, pages, min_pixels, max_pixels, max_new_to
         max_pixels=int(max_pixels) if max_pixels else None,
         max_new_tokens=int(max_new_tokens) if max_new_tokens else None,
         time_limit_s=PAGE_TIME_LIMIT_S,
+        prompt=prompt or None,
+        region=parse_region(region),
         on_text=lambda text: events.put(("text", text)),
         stop=stop,
     )
@@ -180,6 +200,10 @@ def build_demo() -> gr.Blocks:
                     model_info = gr.Markdown(get_spec(DEFAULT_MODEL).description)
                     mode = gr.Radio(mode_choices(DEFAULT_MODEL), value=get_spec(DEFAULT_MODEL).default_mode,
                                     label="Prompt mode")
+                    prompt = gr.Textbox(label="Prompt", placeholder="Ask about the page, e.g. List every date.",
+                                        visible=False, lines=2)
+                    region = gr.Textbox(label="Region: x1, y1, x2, y2 in page pixels", visible=False,
+                                        placeholder="120, 160, 900, 400")
                     with gr.Accordion("Advanced", open=False):
                         dpi = gr.Slider(72, 400, value=200, step=1, label="PDF render DPI")
                         pages = gr.Textbox(label="Pages", placeholder="all, or e.g. 1-3,7")
@@ -227,9 +251,10 @@ def build_demo() -> gr.Blocks:
         unload_button.click(unload_model, unload_choice, [unload_status, loaded_table, unload_choice],
                             api_name="unload_model")
         model.change(on_model_change, model, [mode, model_info], api_visibility="private")
+        mode.change(show_mode_inputs, mode, [prompt, region], api_visibility="private")
         parse_event = run.click(
             parse,
-            [upload, model, mode, dpi, pages, min_pixels, max_pixels, max_new_tokens, drop_hf],
+            [upload, model, mode, dpi, pages, min_pixels, max_pixels, max_new_tokens, drop_hf, prompt, region],
             [annotated, rendered, raw, page_json, page_slider, timings, download, state],
             api_name="parse",
             concurrency_limit=2,

@@ -168,19 +168,20 @@ def client(base_url):
 def parse_args(path: Path, pages: str = "", dpi: float = 200):
     from gradio_client import handle_file
 
-    return (handle_file(str(path)), "classic", "layout_all", dpi, pages, None, None, None, False)
+    return (handle_file(str(path)), "classic", "layout_all", dpi, pages, None, None, None, False, "", "")
 
 
 def test_view_api_shows_parse_and_hides_private_events(client):
     api = client.view_api(return_format="dict", print_info=False)
     named = api["named_endpoints"]
     assert set(named) == {"/parse", "/unload_model"}, list(named)
-    for private in ("/on_model_change", "/show_page", "/show_page_1", "/load_example", "/refresh_loaded"):
+    for private in ("/on_model_change", "/show_page", "/show_page_1", "/load_example", "/refresh_loaded",
+                    "/show_mode_inputs"):
         assert private not in named, f"UI-only event {private} is exposed: {list(named)}"
     assert not api["unnamed_endpoints"], api["unnamed_endpoints"]
     parameters = [p["parameter_name"] for p in named["/parse"]["parameters"]]
     assert parameters == ["file_path", "model", "mode", "dpi", "pages", "min_pixels", "max_pixels",
-                          "max_new_tokens", "drop_headers_footers"]
+                          "max_new_tokens", "drop_headers_footers", "prompt", "region"]
     assert len(named["/parse"]["returns"]) == 7  # the session state is not part of the API
 
 
