@@ -59,6 +59,7 @@ CATALOGUE: dict[str, ModelSpec] = {
             description="rednote-hilab/dots.ocr: the whole page's layout (11 categories) with text, "
             "tables as HTML and formulas as LaTeX, in reading order.",
             hub_id="rednote-hilab/dots.ocr",
+            presets=(("mocr", "rednote-hilab/dots.mocr"),),
         ),
         ModelSpec(
             key="qwen2_vl_2b",
@@ -94,6 +95,7 @@ CATALOGUE: dict[str, ModelSpec] = {
             "(boxes on a 0-1000 scale).",
             hub_id="Qwen/Qwen3-VL-2B-Instruct",
             can_chat=True,
+            presets=(("4b", "Qwen/Qwen3-VL-4B-Instruct"), ("8b", "Qwen/Qwen3-VL-8B-Instruct")),
         ),
         ModelSpec(
             key="got_ocr2",
