@@ -24,6 +24,7 @@ from pipelines.engines.hf_loading import (  # noqa: E402
 from pipelines.engines.transformers_engine import TransformersEngine  # noqa: E402
 from pipelines.families import ImageLimits, get_family  # noqa: E402
 from tests.pages import PAGE_ONE, PAGE_SIZE, render_page  # noqa: E402
+from tests.test_dots_native import build_dots_twin  # noqa: E402
 from tests.twins import TWIN_KEYS, build_twin  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -132,10 +133,6 @@ def test_budget_processors_see_the_page_at_the_familys_model_size(key, twin_root
 
 def test_dots_ocr_loads_with_the_native_implementation(tmp_path, page, monkeypatch):
     """dots.ocr is not in transformers; pipelines.dots_ocr registers it, so no remote code runs."""
-    pytest.importorskip("pipelines.dots_ocr")
-    build_dots_twin = getattr(pytest.importorskip("tests.test_dots_native"), "build_dots_twin", None)
-    if build_dots_twin is None:
-        pytest.skip("no dots.ocr twin builder")
     folder = build_dots_twin(tmp_path / "dots")
     pipeline = load_pipeline("dots_ocr", model_path=str(folder))
     calls = capture_generate(pipeline.engine, monkeypatch)
@@ -146,6 +143,20 @@ def test_dots_ocr_loads_with_the_native_implementation(tmp_path, page, monkeypat
     width, height = get_family("dots").model_size(*page.size, ImageLimits(MIN_PIXELS, MAX_PIXELS))
     patch = loaded.processor.image_processor.patch_size
     assert calls[-1]["image_grid_thw"].tolist() == [[1, height // patch, width // patch]]
+
+
+def test_dots_remote_code_is_an_explicit_opt_in(tmp_path):
+    """remote_code=True takes the checkpoint's own classes (auto_map) instead of the native ones;
+    a folder without that code gives a clear load error, not a traceback."""
+    folder = build_dots_twin(tmp_path / "dots")
+    assert json.loads((folder / "config.json").read_text())["auto_map"]["AutoConfig"]
+    pipeline = load_pipeline("dots_ocr", model_path=str(folder), remote_code=True)
+    with pytest.raises(PipelineError) as error:
+        pipeline.load()
+    assert error.value.code == "weights_unavailable" and "lacks files the model needs" in error.value.message
+    assert "configuration_dots.py" in error.value.message
+    # Not for other models: the allowlist decides, whatever the option says.
+    assert not resolve_source(get_spec("qwen2_vl_2b"), model_path=str(folder)).trust_remote_code
 
 
 def test_extract_text_only_is_the_text_only_markdown(twin_root, page):

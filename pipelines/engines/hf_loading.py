@@ -36,11 +36,12 @@ class ModelSource:
     name: str  # the catalogue key, or the preset it was chosen for
     load_call: str  # how a user loads it from a folder: "load_pipeline('key', model_path={folder!r})"
 
-    native: bool = False  # a native implementation is registered: never run the checkpoint's code
+    native: bool = False  # a native implementation is registered: the checkpoint's code is not needed
+    remote_code: bool = False  # explicit opt-in: run the checkpoint's own code even where native exists
 
     @property
     def trust_remote_code(self) -> bool:
-        return self.hub_id in REMOTE_CODE_ALLOWLIST and not self.native
+        return self.hub_id in REMOTE_CODE_ALLOWLIST and (self.remote_code or not self.native)
 
 
 def hub_offline() -> bool:
@@ -226,17 +227,23 @@ def load_model(source: ModelSource, device: str | None = None) -> LoadedModel:
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     common = {"trust_remote_code": source.trust_remote_code, "local_files_only": hub_offline()}
     try:
-        config = AutoConfig.from_pretrained(source.location, **common)
+        if source.trust_remote_code and source.native:
+            # Natively registered classes win over auto_map in the Auto factories, so the opt-in
+            # fallback takes the checkpoint's own classes directly.
+            config, auto_class = _checkpoint_classes(source.location, hub_offline())
+            common = {"local_files_only": hub_offline()}
+        else:
+            config = AutoConfig.from_pretrained(source.location, **common)
+            auto_class = _auto_class(config, transformers, source.trust_remote_code)
         processor = AutoProcessor.from_pretrained(source.location, **common)
-        auto_class = _auto_class(config, transformers, source.trust_remote_code)
         placement = {"device_map": {"": device}} if device.startswith("cuda") else {}
         try:
-            model = auto_class.from_pretrained(source.location, dtype=dtype, attn_implementation="sdpa",
-                                               **placement, **common)
+            model = auto_class.from_pretrained(source.location, config=config, dtype=dtype,
+                                               attn_implementation="sdpa", **placement, **common)
         except ValueError as error:
             if "sdpa" not in str(error).lower() and "scaled_dot_product" not in str(error):
                 raise
-            model = auto_class.from_pretrained(source.location, dtype=dtype, **placement, **common)
+            model = auto_class.from_pretrained(source.location, config=config, dtype=dtype, **placement, **common)
     except PipelineError:
         raise
     except Exception as error:  # noqa: BLE001 - every failure becomes an actionable message
@@ -246,6 +253,23 @@ def load_model(source: ModelSource, device: str | None = None) -> LoadedModel:
     model.eval()
     style = prompt_style(model.config.model_type, processor)
     return LoadedModel(model, processor, device, dtype, style)
+
+
+def _checkpoint_classes(location: str, offline: bool):
+    """The config and model classes a checkpoint's own code defines (its auto_map)."""
+    from transformers import PretrainedConfig
+    from transformers.dynamic_module_utils import get_class_from_dynamic_module
+
+    config_dict, _ = PretrainedConfig.get_config_dict(location, local_files_only=offline)
+    auto_map = config_dict.get("auto_map") or {}
+    if "AutoConfig" not in auto_map:
+        raise PipelineError("no_remote_code", f"{location!r} ships no code of its own (no auto_map in config.json).")
+    config_class = get_class_from_dynamic_module(auto_map["AutoConfig"], location, local_files_only=offline)
+    config = config_class.from_pretrained(location, local_files_only=offline)
+    name = next((n for n in REMOTE_AUTO_CLASSES if n in auto_map), None)
+    if name is None:
+        raise PipelineError("no_remote_code", f"{location!r} names no model class in its auto_map.")
+    return config, get_class_from_dynamic_module(auto_map[name], location, local_files_only=offline)
 
 
 def _auto_class(config, transformers, remote_code: bool):

@@ -28,9 +28,10 @@ class TransformersEngine:
 
     def __init__(self, spec: ModelSpec, model_path: str | os.PathLike | None = None, device: str | None = None,
                  preset: str | None = None, max_new_tokens: int | None = None, min_pixels: int | None = None,
-                 max_pixels: int | None = None):
+                 max_pixels: int | None = None, remote_code: bool = False):
         """model_path: a local folder (else CHATVLMLLM_MODEL_DIRS, else the hub id); preset: another
-        checkpoint of the catalogue entry. max_new_tokens, min_pixels and max_pixels are this engine's
+        checkpoint of the catalogue entry; remote_code: opt in to an allowlisted checkpoint's own code
+        instead of the native classes. max_new_tokens, min_pixels and max_pixels are this engine's
         defaults: a request's ParseOptions override them, the family's own apply where both are unset."""
         self.spec = spec
         self.model_path = model_path
@@ -39,6 +40,8 @@ class TransformersEngine:
         self.max_new_tokens = max_new_tokens
         self.min_pixels = min_pixels
         self.max_pixels = max_pixels
+        # Opt-in fallback: run an allowlisted checkpoint's own code instead of the native classes.
+        self.remote_code = remote_code
         self._loaded: LoadedModel | None = None
         self._family = None
         self._load_lock = threading.Lock()
@@ -56,7 +59,8 @@ class TransformersEngine:
             if self._loaded is not None:
                 return 0.0
             started = time.perf_counter()
-            source = dataclasses.replace(self.source, native=register_native(self.spec.family))
+            source = dataclasses.replace(self.source, native=register_native(self.spec.family),
+                                         remote_code=self.remote_code)
             self._loaded = load_model(source, self.device)
             return time.perf_counter() - started
 
