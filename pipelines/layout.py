@@ -4,6 +4,7 @@ Boxes are (x1, y1, x2, y2) in page pixels.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from statistics import median
 from typing import Sequence
@@ -168,6 +169,24 @@ def join_lines(lines: Sequence[TextLine]) -> str:
                 parts.append(" ")
             parts.append(text)
     return "".join(parts)
+
+
+LIST_MARKER = re.compile(r"^\s*(?:[•·▪◦●■□➢►\-–—*]\s|\(?(?:\d{1,3}|[a-zA-Z]|[ivxIVX]{1,4})[.)]\s)")
+
+
+def split_list_items(lines: Sequence[TextLine]) -> list[list[TextLine]] | None:
+    """A block whose rows start with bullets or numbers, split into one group per item (a
+    continuation row joins the item above); None when the block is not a list."""
+    rows = group_rows(lines)
+    starts = [bool(LIST_MARKER.match(" ".join(l.text for l in row) + " ")) for row in rows]
+    if len(rows) < 2 or not starts[0] or sum(starts) < 2:
+        return None
+    items: list[list[TextLine]] = []
+    for row, starts_item in zip(rows, starts):
+        if starts_item or not items:
+            items.append([])
+        items[-1].extend(row)
+    return items
 
 
 def _is_cjk(char: str) -> bool:

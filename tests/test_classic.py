@@ -127,3 +127,13 @@ def test_page_number_in_the_gutter_does_not_merge_columns():
     elements = assemble_elements(regions, lines, 1240, 1754)
     assert [e.text for e in elements] == ["Running head", "Authors", "left one left two", "right one right two", "7"]
     assert [e.category for e in elements] == ["Page-header", "Page-header", "Text", "Text", "Page-footer"]
+
+
+def test_a_bulleted_text_region_becomes_list_items():
+    lines = [TextLine((100, 100, 600, 130), "• Apples are red"), TextLine((100, 140, 600, 170), "• Pears are green"),
+             TextLine((130, 180, 600, 210), "and soft when ripe")]
+    elements = assemble_elements([((90, 90, 610, 220), "Text", 0.9)], lines, 1240, 1754)
+    assert [(e.category, e.text, e.bbox) for e in elements] == [
+        ("List-item", "• Apples are red", (100, 100, 600, 130)),
+        ("List-item", "• Pears are green and soft when ripe", (100, 140, 600, 210)),
+    ]

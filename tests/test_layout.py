@@ -4,7 +4,7 @@ from __future__ import annotations
 import html
 
 from pipelines.layout import (
-    TextLine, assign_lines, join_lines, lines_to_table_html, reading_order, split_text_blocks,
+    TextLine, assign_lines, join_lines, lines_to_table_html, reading_order, split_list_items, split_text_blocks,
 )
 
 
@@ -72,3 +72,18 @@ def test_columns_continue_across_a_horizontal_gap():
     # Without a full-width separator, a column runs on below a gap before the next column starts.
     boxes = [(100, 100, 500, 300), (600, 100, 1000, 250), (100, 600, 500, 800), (600, 620, 1000, 800)]
     assert reading_order(boxes) == [0, 2, 1, 3]
+
+
+def test_bulleted_and_numbered_rows_split_into_items():
+    lines = [TextLine((0, 0, 300, 20), "• first point that"), TextLine((20, 25, 300, 45), "wraps onto a second row"),
+             TextLine((0, 50, 300, 70), "• second point"), TextLine((0, 75, 300, 95), "1. numbered too")]
+    items = split_list_items(lines)
+    assert [[l.text for l in item] for item in items] == [
+        ["• first point that", "wraps onto a second row"], ["• second point"], ["1. numbered too"]]
+
+
+def test_prose_is_not_a_list():
+    lines = [TextLine((0, 0, 300, 20), "A sentence that starts a paragraph"),
+             TextLine((0, 25, 300, 45), "- and a dash later does not make a list")]
+    assert split_list_items(lines) is None
+    assert split_list_items([TextLine((0, 0, 300, 20), "• only one bullet")]) is None

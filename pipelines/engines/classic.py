@@ -17,7 +17,7 @@ import numpy as np
 from ..documents import Page
 from ..layout import (
     TextLine, area, assign_lines, join_lines, lines_to_table_html, reading_order,
-    overlap_area, split_text_blocks, union_box,
+    overlap_area, split_list_items, split_text_blocks, union_box,
 )
 from ..schema import Element, PageResult
 from .base import ParseOptions
@@ -174,10 +174,14 @@ def assemble_elements(
     elements: list[Element] = []
     for index in order:
         box, category, block_lines = blocks[index]
-        element = Element(_int_box(box), category, block_text(category, block_lines))
-        clipped = element.clipped(width, height)
-        if clipped is not None:
-            elements.append(clipped)
+        items = split_list_items(block_lines) if category == "Text" else None
+        parts = [(union_box([l.box for l in item]), "List-item", item) for item in items] if items else \
+            [(box, category, block_lines)]
+        for part_box, part_category, part_lines in parts:
+            element = Element(_int_box(part_box), part_category, block_text(part_category, part_lines))
+            clipped = element.clipped(width, height)
+            if clipped is not None:
+                elements.append(clipped)
     return elements
 
 
