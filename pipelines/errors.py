@@ -45,3 +45,29 @@ class ModelLoadError(PipelineError):
     """The weights are there but transformers could not build the model from them."""
 
     status = 500
+
+
+class ServerError(PipelineError):
+    """An OpenAI-compatible model server (vLLM, SGLang, transformers serve) failed a request."""
+
+    status = 502
+
+
+class ServerUnavailableError(ServerError):
+    """The server could not be reached, kept answering 5xx, or did not answer in time."""
+
+    @property
+    def status(self) -> int:  # type: ignore[override]
+        return 504 if self.code == "server_timeout" else 503
+
+
+class ServerRequestError(ServerError):
+    """The server refused the request (4xx): context length, unknown model, API key, bad field."""
+
+    status = 400
+
+
+class ServerResponseError(ServerError):
+    """The server answered with something that is not a chat completion."""
+
+    status = 502
