@@ -1,6 +1,8 @@
-"""REST routes: POST /analyze_layout, GET /models, GET /health. Errors are JSON with a code."""
+"""REST routes: POST /analyze_layout, /chat, /compare, /region_text; GET /models, /health.
+Errors are JSON with a code."""
 from __future__ import annotations
 
+import json
 import logging
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
@@ -8,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from .catalogue import list_models
-from .documents import DEFAULT_DPI, Limits
+from .documents import DEFAULT_DPI, Limits, load_document
 from .errors import DocumentError, PipelineError
 from .pipeline import load_pipeline
 
@@ -61,17 +63,81 @@ def create_rest_app(limits: Limits = Limits()) -> FastAPI:
     ) -> dict:
         pipeline = load_pipeline(model)
         mode = pipeline.spec.check_mode(mode)  # refuse a bad mode before reading the upload
-        data = file.file.read(limits.max_bytes + 1)
-        if len(data) > limits.max_bytes:
-            raise DocumentError(
-                "too_large", f"Upload exceeds the limit (max_bytes) of {limits.max_bytes / 1e6:.0f} MB."
-            )
         result = pipeline.parse_document(
-            data, mode, dpi=dpi, pages=pages, limits=limits, name=file.filename or "upload"
+            _read_upload(file, limits), mode, dpi=dpi, pages=pages, limits=limits, name=file.filename or "upload"
         )
         body = result.to_dict()
         if len(result.pages) == 1:
             body["elements"] = body["pages"][0]["elements"]  # the single-image shape users know
         return body
 
+    @app.post("/chat")
+    def chat(
+        file: UploadFile = File(..., description="The image or PDF the conversation is about."),
+        messages: str = Form(..., description='JSON list of {"role": "system"|"user"|"assistant", "content": ...}; '
+                                              "the last one is the user's question."),
+        model: str = Form(..., description="A chat-capable catalogue key (see GET /models, can_chat)."),
+        page: int = Form(1, description="1-based page of a PDF."),
+        page_text: bool = Form(False, description="Add the page's text, parsed now by the classic engine, as context."),
+        max_new_tokens: int | None = Form(None),
+        dpi: float = Form(DEFAULT_DPI),
+    ) -> dict:
+        """The answer as Pipeline.chat gives it, with the boxes it names (page pixels) and notes."""
+        from .chat import chat_reply
+
+        conversation = _json_messages(messages)
+        pipeline = load_pipeline(model)
+        return chat_reply(pipeline, _read_upload(file, limits), conversation, page=page, page_text=page_text,
+                          max_new_tokens=max_new_tokens, dpi=dpi).to_dict()
+
+    @app.post("/compare")
+    def compare(
+        file: UploadFile = File(..., description="An image or PDF."),
+        runs: str = Form(..., description="2-4 runs, comma-separated model:mode, e.g. classic:layout_all,got_ocr2:text_only"),
+        page: int = Form(1, description="1-based page of a PDF."),
+        dpi: float = Form(DEFAULT_DPI),
+    ) -> dict:
+        """Every run on the same page: per-run results, timings and counts, plus a diff of the first two."""
+        from .compare import compare_page, parse_runs
+
+        chosen = parse_runs(runs.split(","))
+        document = load_document(_read_upload(file, limits), dpi=dpi, pages=str(page), limits=limits,
+                                 name=file.filename or "upload")
+        return compare_page(document.pages[0], chosen, source=document.name).to_dict()
+
+    @app.post("/region_text")
+    def region_text(
+        file: UploadFile = File(..., description="An image or PDF."),
+        box: str = Form(..., description="x1, y1, x2, y2 in page pixels."),
+        model: str = Form(...),
+        page: int = Form(1, description="1-based page of a PDF."),
+        dpi: float = Form(DEFAULT_DPI),
+    ) -> dict:
+        """The text inside the box: the model's region mode where it has one, else the cropped region."""
+        from .region import parse_box, read_region
+
+        region = parse_box(box)
+        if region is None:
+            raise PipelineError("bad_region", "Give the region as x1, y1, x2, y2 in page pixels.")
+        pipeline = load_pipeline(model)
+        document = load_document(_read_upload(file, limits), dpi=dpi, pages=str(page), limits=limits)
+        return read_region(pipeline, document.pages[0], region).to_dict()
+
     return app
+
+
+def _read_upload(file: UploadFile, limits: Limits) -> bytes:
+    data = file.file.read(limits.max_bytes + 1)
+    if len(data) > limits.max_bytes:
+        raise DocumentError("too_large", f"Upload exceeds the limit (max_bytes) of {limits.max_bytes / 1e6:.0f} MB.")
+    return data
+
+
+def _json_messages(text: str) -> list[dict]:
+    try:
+        messages = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise PipelineError("bad_messages", f"messages is not valid JSON: {error.msg} at character {error.pos}.") from None
+    if not isinstance(messages, list):
+        raise PipelineError("bad_messages", "messages must be a JSON list of {role, content} objects.")
+    return messages

@@ -174,7 +174,7 @@ def parse_args(path: Path, pages: str = "", dpi: float = 200):
 def test_view_api_shows_parse_and_hides_private_events(client):
     api = client.view_api(return_format="dict", print_info=False)
     named = api["named_endpoints"]
-    assert set(named) == {"/parse", "/unload_model"}, list(named)
+    assert set(named) == {"/parse", "/unload_model", "/chat", "/compare", "/region_text"}, list(named)
     for private in ("/on_model_change", "/show_page", "/show_page_1", "/load_example", "/refresh_loaded",
                     "/show_mode_inputs"):
         assert private not in named, f"UI-only event {private} is exposed: {list(named)}"

@@ -44,6 +44,7 @@ class TransformersEngine:
         self.remote_code = remote_code
         self._loaded: LoadedModel | None = None
         self._family = None
+        self._chat_overheads: dict[tuple[int, int], tuple[int, int]] = {}  # model size -> (fixed, per message)
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()  # one generation at a time per loaded model
 
@@ -155,6 +156,35 @@ class TransformersEngine:
         if stream:
             return self._stream(loaded, inputs, budget)
         return self._generate(loaded, inputs, budget, True).text
+
+    def context_window(self, page: Page, max_new_tokens: int | None = None):
+        """What a chat about this page may spend on its messages, in this model's tokens: the context
+        length less the page's image tokens, the template around one question and the answer's budget."""
+        from ..chat import ContextWindow
+
+        loaded = self._ensure_loaded()
+        tokenizer = loaded.processor.tokenizer
+
+        def count(text: str) -> int:
+            return len(tokenizer.encode(text, add_special_tokens=False))
+
+        size = self._chat_size(page)
+        if size not in self._chat_overheads:
+            # Measured, not estimated: the template rendered around probe messages (text only for the
+            # per-message cost, with the page once for the image and the generation prompt).
+            probe = "x"
+            one = [{"role": "user", "content": [{"type": "text", "text": probe}]}]
+            three = one + [{"role": role, "content": [{"type": "text", "text": probe}]} for role in ("assistant", "user")]
+            rendered = [count(loaded.processor.apply_chat_template(m, tokenize=False, add_generation_prompt=True))
+                        for m in (one, three)]
+            per_message = max(0, -(-(rendered[1] - rendered[0] - 2 * count(probe)) // 2))
+            with_page = chat_inputs(loaded.processor, page.image, one, size).prompt_tokens
+            self._chat_overheads[size] = (with_page - count(probe) - per_message, per_message)
+        fixed, per_message = self._chat_overheads[size]
+        text_config = loaded.model.config.get_text_config()
+        context = int(getattr(text_config, "max_position_embeddings", None) or 32768)
+        return ContextWindow(limit=context - fixed - self._chat_budget(max_new_tokens), unit="tokens",
+                             count=count, per_message=per_message, context=context)
 
     def _chat_budget(self, max_new_tokens: int | None) -> int:
         return max_new_tokens or self.max_new_tokens or self.default_max_new_tokens
