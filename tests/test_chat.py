@@ -110,25 +110,25 @@ def test_answers_render_boxes_as_labels_and_html_sanitised():
 
 
 def test_the_chat_tab_sends_every_answered_turn():
-    import app
+    from ui import chat_tab
 
     message = {"text": "Which river?", "files": ["/tmp/report.pdf"]}
-    _, turns, shown, attached = app.chat_add(message, [], None)
+    _, turns, shown, attached = chat_tab.chat_add(message, [], None)
     assert attached == "/tmp/report.pdf" and turns == [{"user": "Which river?", "assistant": None, "file": "report.pdf"}]
     assert shown == [{"role": "user", "content": "📎 report.pdf"}, {"role": "user", "content": "Which river?"}]
     turns[-1]["assistant"] = "The <|box_start|>(1,2),(3,4)<|box_end|> one."
-    _, turns, shown, _ = app.chat_add({"text": "How many sites?", "files": []}, turns, attached)
+    _, turns, shown, _ = chat_tab.chat_add({"text": "How many sites?", "files": []}, turns, attached)
     assert shown[-2] == {"role": "assistant", "content": "The [box 1] one."}
-    assert app.chat_messages(turns) == [
+    assert chat_tab.chat_messages(turns) == [
         {"role": "user", "content": "Which river?"},
         {"role": "assistant", "content": "The <|box_start|>(1,2),(3,4)<|box_end|> one."},  # as the model wrote it
         {"role": "user", "content": "How many sites?"},
     ]
     turns[-1]["error"] = "out of memory"  # a failed turn is shown, not sent
-    assert app.chat_messages(turns)[-1]["content"] == "The <|box_start|>(1,2),(3,4)<|box_end|> one."
-    reopened, _ = app.chat_regenerate(turns)
+    assert chat_tab.chat_messages(turns)[-1]["content"] == "The <|box_start|>(1,2),(3,4)<|box_end|> one."
+    reopened, _ = chat_tab.chat_regenerate(turns)
     assert reopened[-1]["assistant"] is None and not reopened[-1]["error"]
-    remaining, _, restored = app.chat_undo(turns)
+    remaining, _, restored = chat_tab.chat_undo(turns)
     assert len(remaining) == 1 and restored == {"text": "How many sites?", "files": []}
 
 
@@ -225,15 +225,16 @@ def test_a_history_over_the_context_loses_just_enough_old_turns(feature, pipelin
 
 
 def test_page_text_comes_from_the_parse_tab_or_a_fresh_parse(feature, pipeline, calls):
-    import app
     from pipelines import DocumentResult, PageResult
+    from ui.chat_tab import chat_page_text
+    from ui.common import file_digest
 
     parsed = DocumentResult("page.png", "classic", "layout_all", [
         PageResult(0, 620, 877, "classic", "layout_all", markdown="# Parsed before")])
-    state = {"result": parsed.to_dict(), "digest": app.file_digest(str(feature.png))}
-    assert app.chat_page_text(state, str(feature.png), 1) == "# Parsed before"
-    assert app.chat_page_text(state, str(feature.png), 2) is True  # that page was not parsed
-    assert app.chat_page_text(state, str(feature.pdf), 1) is True  # another file
+    state = {"result": parsed.to_dict(), "digest": file_digest(str(feature.png))}
+    assert chat_page_text(state, str(feature.png), 1) == "# Parsed before"
+    assert chat_page_text(state, str(feature.png), 2) is True  # that page was not parsed
+    assert chat_page_text(state, str(feature.pdf), 1) is True  # another file
     question = [{"role": "user", "content": "What is the title?"}]
     pipeline.chat(feature.png, question, page_text=True)  # parsed now, with the classic engine
     prompt = received_prompt(pipeline, calls[-1])

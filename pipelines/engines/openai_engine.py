@@ -12,6 +12,7 @@ catalogue key in capitals, e.g. DOTS_OCR; a per-model variable wins over the glo
     CHATVLMLLM_OPENAI_<KEY>_MODEL       the served model name (default: what /v1/models lists)
     CHATVLMLLM_OPENAI_[<KEY>_]API_KEY   bearer token (default "EMPTY")
     CHATVLMLLM_OPENAI_[<KEY>_]CONCURRENCY, _TIMEOUT_S, _MAX_RETRIES
+    CHATVLMLLM_ALLOWED_SERVER_URLS     further base URLs a UI session may choose (none by default)
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from .base import ParseOptions
 from .openai_client import STOPPED, TIME_LIMIT, ChatClient, Completion, ServerPool
 
 ENV_PREFIX = "CHATVLMLLM_OPENAI_"
+ALLOWED_URLS_ENV = "CHATVLMLLM_ALLOWED_SERVER_URLS"
 DEFAULT_CONCURRENCY = 16
 DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_MAX_RETRIES = 3
@@ -308,6 +310,30 @@ def image_part(image: Image.Image) -> dict:
     image.convert("RGB").save(buffer, format="PNG", compress_level=1)  # fast; lossless either way
     url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
     return {"type": "image_url", "image_url": {"url": url}}
+
+
+def allowed_session_urls() -> set[str]:
+    """Base URLs a UI session may point a model at: the operator's CHATVLMLLM_ALLOWED_SERVER_URLS
+    plus every URL the operator configured per model. Nothing else, so a public demo cannot be
+    turned into a proxy for requests to arbitrary hosts (server-side request forgery)."""
+    urls = _split_urls(os.environ.get(ALLOWED_URLS_ENV, ""))
+    urls += [url for name, value in os.environ.items()
+             if name.startswith(ENV_PREFIX) and name.endswith("_BASE_URLS") for url in _split_urls(value)]
+    return {_normalise_url(url) for url in urls}
+
+
+def session_base_urls(text: str | None) -> list[str]:
+    """Base URLs typed in the UI, each checked against allowed_session_urls(); empty -> []."""
+    urls = [_normalise_url(url) for url in _split_urls(text or "")]
+    allowed = allowed_session_urls()
+    refused = [url for url in urls if url not in allowed]
+    if refused:
+        raise EngineCapabilityError(
+            "server_not_allowed",
+            f"Server {', '.join(refused)} is not one the operator allows ({ALLOWED_URLS_ENV}); "
+            f"allowed: {', '.join(sorted(allowed)) or 'none'}.",
+        )
+    return urls
 
 
 def _split_urls(value: str) -> list[str]:

@@ -1,0 +1,92 @@
+"""Shared constants and helpers of the UI tabs: work folders, uploads, errors."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import gradio as gr
+
+from pipelines import MODES, PipelineError, get_spec, load_document
+from pipelines.region import parse_box
+
+log = logging.getLogger("chatvlmllm")
+ASSETS = Path(__file__).parent.parent / "assets"
+WORK_ROOT = Path(tempfile.gettempdir()) / "chatvlmllm"
+WORK_MAX_AGE_S = 3600
+LATEX = [
+    {"left": "$$", "right": "$$", "display": True},
+    {"left": "\\[", "right": "\\]", "display": True},
+    {"left": "\\(", "right": "\\)", "display": False},
+]  # no single-$ delimiters: prices like $5 must stay text
+MODEL_DIRS_ENV = "CHATVLMLLM_MODEL_DIRS"
+PAGE_TIME_LIMIT_S = float(os.environ.get("CHATVLMLLM_PAGE_TIME_LIMIT_S", "600"))
+STREAM_INTERVAL_S = float(os.environ.get("CHATVLMLLM_STREAM_INTERVAL_S", "0.25"))  # push rate
+UPLOAD_TYPES = [".pdf", ".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"]
+CSS = """
+.text-diff { white-space: pre-wrap; line-height: 1.6; }
+.text-diff del { background: #fde2e1; color: #9f1c1c; }
+.text-diff .diff-insert { background: #dcf5dd; color: #14622a; }
+"""
+
+
+def _new_work_dir() -> Path:
+    """A fresh folder for one parse's images and zip; folders older than an hour are removed."""
+    WORK_ROOT.mkdir(parents=True, exist_ok=True)
+    for old in WORK_ROOT.iterdir():
+        if time.time() - old.stat().st_mtime > WORK_MAX_AGE_S:
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(dir=WORK_ROOT))
+
+
+def mode_choices(model: str) -> list[tuple[str, str]]:
+    return [(MODES[m], m) for m in get_spec(model).modes]
+
+
+def parse_region(text: str | None) -> tuple[float, float, float, float] | None:
+    """'x1, y1, x2, y2' in page pixels -> a box; empty -> None."""
+    try:
+        return parse_box(text)
+    except PipelineError as error:
+        raise gr.Error(error.message) from None
+
+
+def user_error(error: BaseException, action: str) -> gr.Error:
+    """What the user sees for a failure: our messages as they are; anything else is logged."""
+    if isinstance(error, PipelineError):
+        return gr.Error(error.message)
+    if isinstance(error, MemoryError):
+        return gr.Error("Out of memory on this document: select fewer pages or lower the DPI.")
+    log.error("%s failed", action, exc_info=error)
+    return gr.Error(f"{action} failed unexpectedly ({type(error).__name__}); the error is logged.")
+
+
+def file_digest(path: str) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def load_page(file_path: str | None, page_number, dpi: float = 200):
+    """One page (1-based) of an upload; a gr.Error that says what is wrong otherwise."""
+    if not file_path:
+        raise gr.Error("Upload an image or a PDF first (here or in the Parse tab).")
+    try:
+        return load_document(file_path, dpi=dpi, pages=str(max(1, int(page_number or 1))),
+                             name=Path(file_path).name).pages[0]
+    except PipelineError as error:
+        raise gr.Error(error.message) from None
+
+
+def save_image(image, name: str) -> str:
+    path = _new_work_dir() / name
+    image.save(path)
+    return str(path)
+
+
+def share_upload(file_path: str | None):
+    """The Parse tab's upload becomes the document of the other tabs too."""
+    return (file_path,) * 3 if file_path else (gr.skip(),) * 3

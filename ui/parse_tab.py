@@ -1,0 +1,188 @@
+"""The Parse tab: layout, Markdown and JSON of a document, streamed while the model writes."""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from pathlib import Path
+
+import gradio as gr
+
+from pipelines import (
+    DocumentResult, PageResult, ParseOptions, PipelineError, get_spec, list_models, load_document, load_pipeline,
+)
+from pipelines.catalogue import DEFAULT_MODEL
+from pipelines.render.draw import draw_elements, legend_html
+from pipelines.render.export import export_zip
+from pipelines.render.markdown import data_url_picture_ref, page_markdown
+from pipelines.render.report import timings_markdown
+from ui.common import (
+    ASSETS, LATEX, PAGE_TIME_LIMIT_S, STREAM_INTERVAL_S, UPLOAD_TYPES, _new_work_dir, file_digest, mode_choices,
+    parse_region, user_error,
+)
+
+
+def on_model_change(model: str):
+    spec = get_spec(model)
+    return gr.update(choices=mode_choices(model), value=spec.default_mode), spec.description
+
+
+def show_mode_inputs(mode: str):
+    """The prompt box for free prompts, the region box for region text."""
+    return gr.update(visible=mode == "free_prompt"), gr.update(visible=mode == "region_text")
+
+
+def parse(file_path, model, mode, dpi, pages, min_pixels, max_pixels, max_new_tokens,
+          drop_headers_footers, prompt="", region="", progress=gr.Progress()):
+    """Parse the upload, streaming generated text into the raw view; ends with every view filled."""
+    if not file_path:
+        raise gr.Error("Upload an image or a PDF first.")
+    try:
+        pipeline = load_pipeline(model)
+        mode = pipeline.spec.check_mode(mode)
+        progress(0, desc="Reading the document")
+        document = load_document(file_path, dpi=float(dpi), pages=pages or None, name=Path(file_path).name)
+    except PipelineError as error:
+        raise gr.Error(error.message) from None
+    events: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    options = ParseOptions(
+        min_pixels=int(min_pixels) if min_pixels else None,
+        max_pixels=int(max_pixels) if max_pixels else None,
+        max_new_tokens=int(max_new_tokens) if max_new_tokens else None,
+        time_limit_s=PAGE_TIME_LIMIT_S,
+        prompt=prompt or None,
+        region=parse_region(region),
+        on_text=lambda text: events.put(("text", text)),
+        stop=stop,
+    )
+    outcome: dict = {}
+
+    finished: list[int] = []
+
+    def page_done(result: PageResult) -> None:
+        # Pages may finish in any order (the openai backend runs several at once): name the page
+        # that finished rather than counting completions; none after the last one.
+        finished.append(result.page)
+        if len(finished) < len(document.pages):
+            events.put(("text", f"\n\n--- page {result.page + 1} done ---\n\n"))
+
+    def work() -> None:
+        try:
+            outcome["result"] = pipeline.parse_pages(
+                document, mode, options, on_page=lambda done, total: events.put(("page", done, total)),
+                on_result=page_done)
+        except BaseException as error:  # reported to the user below, never lost in the thread
+            outcome["error"] = error
+        finally:
+            events.put(("done",))
+
+    threading.Thread(target=work, name="parse", daemon=True).start()
+    streamed, last_yield = "", 0.0
+    try:
+        while (event := events.get())[0] != "done":
+            if event[0] == "page":
+                progress(event[1] / event[2], desc=f"Parsed {event[1]} of {event[2]} pages")
+            else:
+                streamed += event[1]
+            if time.monotonic() - last_yield > STREAM_INTERVAL_S:
+                last_yield = time.monotonic()
+                yield (gr.skip(), gr.skip(), streamed, *[gr.skip()] * 5)
+    finally:
+        stop.set()  # the user pressed Stop or left: end generation instead of running on
+    if "error" in outcome:  # the app keeps serving; unexpected details go to the server log
+        raise user_error(outcome["error"], "Parsing")
+    yield _finished_views(document, outcome["result"], drop_headers_footers, file_digest(file_path))
+
+
+def _finished_views(document, result: DocumentResult, drop_headers_footers: bool, digest: str):
+    work = _new_work_dir()
+    originals, annotated = [], []
+    for page, page_result in zip(document.pages, result.pages):
+        original = work / f"page_{page.number + 1:03d}_original.png"
+        page.image.save(original)
+        marked = work / f"page_{page.number + 1:03d}.png"
+        draw_elements(page.image, page_result.elements).save(marked)
+        originals.append(str(original))
+        annotated.append(str(marked))
+    zip_path = export_zip(result, [p.image for p in document.pages], work / "result.zip", drop_headers_footers)
+    state = {"result": result.to_dict(), "originals": originals, "annotated": annotated, "digest": digest}
+    views = show_page(state, 1, drop_headers_footers)
+    slider = gr.update(maximum=max(2, len(result.pages)), value=1, visible=len(result.pages) > 1)
+    return (*views, slider, timings_markdown(result), str(zip_path), state)
+
+
+def show_page(state: dict | None, page_number, drop_headers_footers: bool):
+    """Annotated image, rendered Markdown, raw Markdown and JSON of one page of the session's result."""
+    if not state:
+        return None, "", "", None
+    result = DocumentResult.from_dict(state["result"])
+    index = min(max(int(page_number or 1), 1), len(result.pages)) - 1
+    page = result.pages[index]
+    from PIL import Image
+
+    with Image.open(state["originals"][index]) as original:
+        rendered = page_markdown(page, data_url_picture_ref(original.convert("RGB")), drop_headers_footers)
+    raw = page_markdown(page, drop_headers_footers=drop_headers_footers)
+    return state["annotated"][index], rendered, raw, page.to_dict()
+
+
+def build_parse_tab(state: gr.State) -> gr.File:
+    models = [(spec.label, spec.key) for spec in list_models()]
+    with gr.Row():
+        with gr.Column(scale=1):
+            upload = gr.File(label="Image or PDF", file_types=UPLOAD_TYPES, type="filepath", elem_id="parse-upload")
+            model = gr.Dropdown(models, value=DEFAULT_MODEL, label="Model")
+            model_info = gr.Markdown(get_spec(DEFAULT_MODEL).description)
+            mode = gr.Radio(mode_choices(DEFAULT_MODEL), value=get_spec(DEFAULT_MODEL).default_mode,
+                            label="Prompt mode")
+            prompt = gr.Textbox(label="Prompt", placeholder="Ask about the page, e.g. List every date.",
+                                visible=False, lines=2)
+            region = gr.Textbox(label="Region: x1, y1, x2, y2 in page pixels", visible=False,
+                                placeholder="120, 160, 900, 400")
+            with gr.Accordion("Advanced", open=False):
+                dpi = gr.Slider(72, 400, value=200, step=1, label="PDF render DPI")
+                pages = gr.Textbox(label="Pages", placeholder="all, or e.g. 1-3,7")
+                min_pixels = gr.Number(label="Min pixels (VLM input)", value=None, precision=0)
+                max_pixels = gr.Number(label="Max pixels (VLM input)", value=None, precision=0)
+                max_new_tokens = gr.Number(label="Max new tokens (VLMs)", value=None, precision=0)
+            drop_hf = gr.Checkbox(label="Drop page headers and footers from Markdown", value=False)
+            with gr.Row():
+                run = gr.Button("Parse", variant="primary", elem_id="parse-button")
+                stop_button = gr.Button("Stop", variant="stop", elem_id="stop-button")
+            examples = sorted(str(p) for p in ASSETS.glob("*") if p.suffix.lower() in UPLOAD_TYPES)
+            if examples:
+                gr.Examples(examples=[[e] for e in examples], inputs=[upload], label="Examples")
+        with gr.Column(scale=2):
+            page_slider = gr.Slider(1, 2, value=1, step=1, label="Page", visible=False)
+            with gr.Tabs():
+                with gr.Tab("Layout"):
+                    annotated = gr.Image(label="Annotated page", type="filepath",
+                                         elem_id="annotated-page", buttons=["download", "fullscreen"])
+                    gr.HTML(legend_html())
+                with gr.Tab("Markdown"):
+                    rendered = gr.Markdown(latex_delimiters=LATEX, sanitize_html=True, elem_id="rendered-markdown")
+                with gr.Tab("Raw Markdown"):
+                    raw = gr.Code(language="markdown", label="Markdown")
+                with gr.Tab("JSON"):
+                    page_json = gr.JSON(label="Page JSON", elem_id="page-json")
+                with gr.Tab("Timings"):
+                    timings = gr.Markdown(elem_id="timings")
+            download = gr.File(label="Download (zip: annotated PNG, JSON, Markdown per page)")
+
+    model.change(on_model_change, model, [mode, model_info], api_visibility="private")
+    mode.change(show_mode_inputs, mode, [prompt, region], api_visibility="private")
+    parse_event = run.click(
+        parse,
+        [upload, model, mode, dpi, pages, min_pixels, max_pixels, max_new_tokens, drop_hf, prompt, region],
+        [annotated, rendered, raw, page_json, page_slider, timings, download, state],
+        api_name="parse",
+        concurrency_limit=2,
+        concurrency_id="models",
+    )
+    stop_button.click(None, None, None, cancels=[parse_event], api_visibility="private")
+    page_slider.release(show_page, [state, page_slider, drop_hf], [annotated, rendered, raw, page_json],
+                        api_visibility="private")
+    drop_hf.change(show_page, [state, page_slider, drop_hf], [annotated, rendered, raw, page_json],
+                   api_visibility="private")
+    return upload
