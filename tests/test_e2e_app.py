@@ -168,7 +168,7 @@ def client(base_url):
 def parse_args(path: Path, pages: str = "", dpi: float = 200):
     from gradio_client import handle_file
 
-    return (handle_file(str(path)), "classic", "layout_all", dpi, pages, None, None, None, False, "", "")
+    return (handle_file(str(path)), "classic", "layout_all", dpi, pages, None, None, None, False, "", "", "", "")
 
 
 def test_view_api_shows_parse_and_hides_private_events(client):
@@ -181,7 +181,8 @@ def test_view_api_shows_parse_and_hides_private_events(client):
     assert not api["unnamed_endpoints"], api["unnamed_endpoints"]
     parameters = [p["parameter_name"] for p in named["/parse"]["parameters"]]
     assert parameters == ["file_path", "model", "mode", "dpi", "pages", "min_pixels", "max_pixels",
-                          "max_new_tokens", "drop_headers_footers", "prompt", "region"]
+                          "max_new_tokens", "drop_headers_footers", "prompt", "region", "server_urls",
+                          "served_model"]
     assert len(named["/parse"]["returns"]) == 7  # the session state is not part of the API
 
 
@@ -248,3 +249,13 @@ def test_unload_after_parse_then_parse_again(client, files):
     assert message == "**classic** was not loaded."
     result = client.predict(*parse_args(files["png"]), api_name="/parse")  # loads again on demand
     assert result[3]["elements"]
+
+
+def test_a_session_cannot_point_a_model_at_an_unlisted_server(client, files):
+    from gradio_client import handle_file
+
+    args = (handle_file(str(files["png"])), "qwen2_5_vl_3b", "text_only", 200, "", None, None, 16, False, "", "",
+            "http://169.254.169.254/latest", "")
+    with pytest.raises(Exception) as caught:
+        client.predict(*args, api_name="/parse")
+    assert "is not one the operator allows" in str(caught.value)

@@ -38,7 +38,7 @@ def page_png(tmp_path_factory):
 def parse_args(path, model: str, mode: str):
     from gradio_client import handle_file
 
-    return (handle_file(str(path)), model, mode, 200, "", None, None, MAX_NEW_TOKENS, False, "", "")
+    return (handle_file(str(path)), model, mode, 200, "", None, None, MAX_NEW_TOKENS, False, "", "", "", "")
 
 
 def test_twin_parse_streams_then_renders(client, page_png):

@@ -12,6 +12,7 @@ from pipelines import (
     DocumentResult, PageResult, ParseOptions, PipelineError, get_spec, list_models, load_document, load_pipeline,
 )
 from pipelines.catalogue import DEFAULT_MODEL
+from pipelines.engines.openai_engine import session_base_urls
 from pipelines.render.draw import draw_elements, legend_html
 from pipelines.render.export import export_zip
 from pipelines.render.markdown import data_url_picture_ref, page_markdown
@@ -33,12 +34,18 @@ def show_mode_inputs(mode: str):
 
 
 def parse(file_path, model, mode, dpi, pages, min_pixels, max_pixels, max_new_tokens,
-          drop_headers_footers, prompt="", region="", progress=gr.Progress()):
+          drop_headers_footers, prompt="", region="", server_urls="", served_model="",
+          progress=gr.Progress()):
     """Parse the upload, streaming generated text into the raw view; ends with every view filled."""
     if not file_path:
         raise gr.Error("Upload an image or a PDF first.")
     try:
-        pipeline = load_pipeline(model)
+        if server_urls and server_urls.strip():
+            # Only servers the operator allowed: a public demo must not fetch arbitrary URLs.
+            pipeline = load_pipeline(model, backend="openai", base_urls=session_base_urls(server_urls),
+                                     served_model=served_model.strip() or None)
+        else:
+            pipeline = load_pipeline(model)
         mode = pipeline.spec.check_mode(mode)
         progress(0, desc="Reading the document")
         document = load_document(file_path, dpi=float(dpi), pages=pages or None, name=Path(file_path).name)
@@ -146,6 +153,10 @@ def build_parse_tab(state: gr.State) -> gr.File:
                 min_pixels = gr.Number(label="Min pixels (VLM input)", value=None, precision=0)
                 max_pixels = gr.Number(label="Max pixels (VLM input)", value=None, precision=0)
                 max_new_tokens = gr.Number(label="Max new tokens (VLMs)", value=None, precision=0)
+            with gr.Accordion("Server (OpenAI-compatible: vLLM, SGLang)", open=False):
+                server_urls = gr.Textbox(label="Base URL(s)", placeholder="http://gpu1:8000/v1 — only URLs the "
+                                         "operator allows (CHATVLMLLM_ALLOWED_SERVER_URLS)")
+                served_model = gr.Textbox(label="Served model name", placeholder="default: what /v1/models lists")
             drop_hf = gr.Checkbox(label="Drop page headers and footers from Markdown", value=False)
             with gr.Row():
                 run = gr.Button("Parse", variant="primary", elem_id="parse-button")
@@ -174,7 +185,8 @@ def build_parse_tab(state: gr.State) -> gr.File:
     mode.change(show_mode_inputs, mode, [prompt, region], api_visibility="private")
     parse_event = run.click(
         parse,
-        [upload, model, mode, dpi, pages, min_pixels, max_pixels, max_new_tokens, drop_hf, prompt, region],
+        [upload, model, mode, dpi, pages, min_pixels, max_pixels, max_new_tokens, drop_hf, prompt, region,
+         server_urls, served_model],
         [annotated, rendered, raw, page_json, page_slider, timings, download, state],
         api_name="parse",
         concurrency_limit=2,
