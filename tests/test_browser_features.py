@@ -15,22 +15,10 @@ import time
 import pytest
 
 from tests.pages import PAGE_ONE, write_png
-from tests.test_browser import ARTIFACTS, CHROMIUM_ARGS, _unavailable, find_chromium
+from tests.test_browser import ARTIFACTS, browser, chromium_path  # noqa: F401 (shared fixtures)
 
 UI_TIMEOUT_MS = 30_000
 RUN_TIMEOUT_MS = 90_000
-
-
-@pytest.fixture(scope="module")
-def chromium_path() -> str:
-    path = find_chromium()
-    if path is None:
-        _unavailable("no chromium executable found (looked for /usr/bin/chromium; set CHROMIUM_PATH)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        _unavailable("the playwright Python package is not installed")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -39,18 +27,6 @@ def feature(chromium_path):  # no app start when the browser is missing
     from tests.feature_app import shared_feature_app
 
     return shared_feature_app()
-
-
-@pytest.fixture(scope="module")
-def browser(chromium_path):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture()
