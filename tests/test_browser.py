@@ -108,9 +108,10 @@ def test_upload_parse_and_read_tabs(page, page_png):
     for old in ("parse_tab.png", "json_tab.png"):
         (ARTIFACTS / old).unlink(missing_ok=True)
 
-    page.locator("input[type=file]").set_input_files(str(page_png))
-    # The upload has reached the server once the file component shows its name.
-    page.get_by_text(page_png.name, exact=True).first.wait_for(state="visible")
+    upload = page.locator("#parse-upload")
+    upload.locator("input[type=file]").set_input_files(str(page_png))
+    # The upload has reached the server once the Parse tab's file component shows its name.
+    upload.get_by_text(page_png.name, exact=True).first.wait_for(state="visible", timeout=FIRST_PARSE_TIMEOUT_MS)
     page.locator("#parse-button").click()
 
     image = page.locator("#annotated-page img[src]").first
