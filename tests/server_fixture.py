@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Iterator
 from urllib.parse import urlparse
 
-from tests.app_server import free_port
+from tests.app_server import _stop, free_port
 
 STARTUP_TIMEOUT_S = 120.0
 
@@ -58,19 +58,6 @@ def _healthy(url: str) -> bool:
             return response.status == 200
     except OSError:
         return False
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM, then SIGKILL, to the server's own process group only."""
-    import signal
-
-    for sig, wait_s in ((signal.SIGTERM, 5), (signal.SIGKILL, 10)):
-        if process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=wait_s)
 
 
 def start_transformers_serve(model_dir: str | Path, log_dir: str | Path,

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import copy
-import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from typing import Callable, Iterator
 from ..errors import PipelineError
 from .hf_inputs import ModelInputs
 from .hf_loading import LoadedModel
+from .streaming import stream_pieces
 
 STOPPED = "stopped"  # Generation.stopped_by: the caller's stop event
 TIME_LIMIT = "time_limit"
@@ -83,29 +83,10 @@ def generate(loaded: LoadedModel, inputs: ModelInputs, max_new_tokens: int, keep
 def stream(loaded: LoadedModel, inputs: ModelInputs, max_new_tokens: int,
            keep_special_tokens: bool = True) -> Iterator[str]:
     """Text chunks as they are generated; generation runs in a thread and stops when the iterator closes."""
-    chunks: queue.Queue = queue.Queue()
-    stop = threading.Event()
-    done = object()
-    failures: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            generate(loaded, inputs, max_new_tokens, keep_special_tokens, on_text=chunks.put, stop=stop)
-        except BaseException as error:  # noqa: BLE001 - re-raised in the consumer's thread
-            failures.append(error)
-        finally:
-            chunks.put(done)
-
-    thread = threading.Thread(target=run, name="chatvlmllm-generate", daemon=True)
-    thread.start()
-    try:
-        while (chunk := chunks.get()) is not done:
-            yield chunk
-    finally:
-        stop.set()
-        thread.join()
-    if failures:
-        raise failures[0]
+    return stream_pieces(
+        lambda on_text, stop: generate(loaded, inputs, max_new_tokens, keep_special_tokens, on_text=on_text, stop=stop),
+        "chatvlmllm-generate",
+    )
 
 
 def decode(loaded: LoadedModel, ids: list[int], drop: set[int], keep_special_tokens: bool) -> str:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import io
 import os
-import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from ..documents import Page
 from ..errors import EngineCapabilityError, ServerRequestError, ServerUnavailableError, UnsupportedModeError
 from ..schema import PageResult
 from .base import ParseOptions
+from .streaming import stream_pieces
 from .openai_client import STOPPED, TIME_LIMIT, ChatClient, Completion, ServerPool
 
 ENV_PREFIX = "CHATVLMLLM_OPENAI_"
@@ -250,29 +250,8 @@ class OpenAIEngine:
 
     def _stream(self, body: dict) -> Iterator[str]:
         """Text pieces as they arrive; closing the iterator stops the request."""
-        pieces: queue.Queue = queue.Queue()
-        stop = threading.Event()
-        done = object()
-        failures: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                self.client.complete(body, on_text=pieces.put, stop=stop)
-            except BaseException as error:  # noqa: BLE001 - re-raised in the consumer's thread
-                failures.append(error)
-            finally:
-                pieces.put(done)
-
-        thread = threading.Thread(target=run, name="chatvlmllm-chat-stream", daemon=True)
-        thread.start()
-        try:
-            while (piece := pieces.get()) is not done:
-                yield piece
-        finally:
-            stop.set()
-            thread.join()
-        if failures:
-            raise failures[0]
+        return stream_pieces(lambda on_text, stop: self.client.complete(body, on_text=on_text, stop=stop),
+                             "chatvlmllm-chat-stream")
 
     def _body(self, messages: list[dict], max_tokens: int) -> dict:
         return {
