@@ -1,19 +1,21 @@
-"""Greedy generation with transformers: whole answers with timings, streamed text, early stops."""
+"""Greedy generation with transformers: whole answers with timings, streamed text, early stops.
+
+Two paths give the same tokens: `decode` (the fast path: static KV cache, compiled steps, pages of
+all callers batched; see fast_decode and batcher) for decoder-only models, and `generate`
+(transformers' own loop) for the rest and as the reference the fast path is tested against.
+"""
 from __future__ import annotations
 
 import copy
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable
 
 from ..errors import PipelineError
+from .batcher import STOPPED, TIME_LIMIT, Batcher, DecodeRequest
 from .hf_inputs import ModelInputs
 from .hf_loading import LoadedModel
-from .streaming import stream_pieces
-
-STOPPED = "stopped"  # Generation.stopped_by: the caller's stop event
-TIME_LIMIT = "time_limit"
 
 
 @dataclass(frozen=True)
@@ -80,12 +82,34 @@ def generate(loaded: LoadedModel, inputs: ModelInputs, max_new_tokens: int, keep
     )
 
 
-def stream(loaded: LoadedModel, inputs: ModelInputs, max_new_tokens: int,
-           keep_special_tokens: bool = True) -> Iterator[str]:
-    """Text chunks as they are generated; generation runs in a thread and stops when the iterator closes."""
-    return stream_pieces(
-        lambda on_text, stop: generate(loaded, inputs, max_new_tokens, keep_special_tokens, on_text=on_text, stop=stop),
-        "chatvlmllm-generate",
+def decode_batched(batcher: Batcher, loaded: LoadedModel, inputs: ModelInputs, max_new_tokens: int,
+                   keep_special_tokens: bool = False, on_text: Callable[[str], None] | None = None,
+                   stop: threading.Event | None = None, time_limit_s: float | None = None) -> Generation:
+    """What `generate` returns, through the model's batcher: this prompt decodes alongside the others."""
+    import torch
+
+    config = _greedy_config(loaded, max_new_tokens)
+    end_ids = _end_ids(loaded, config)
+    text = _TextCallback(loaded, end_ids, keep_special_tokens, on_text) if on_text else None
+    started = time.perf_counter()
+    request = DecodeRequest(
+        tensors=_on_device(loaded, inputs), max_new_tokens=max_new_tokens, on_tokens=text.add if text else None,
+        stop=stop, deadline=started + time_limit_s if time_limit_s else None, submitted=started,
+    )
+    try:
+        batcher.submit(request)
+    except torch.OutOfMemoryError as error:
+        raise _out_of_memory(loaded) from error
+    if text:
+        text.end()
+    new_ids = request.tokens
+    return Generation(
+        text=decode(loaded, new_ids, end_ids, keep_special_tokens),
+        generated=len(new_ids),
+        truncated=len(new_ids) >= max_new_tokens and new_ids[-1] not in _as_set(config.eos_token_id),
+        first_token_s=(request.first_token_at or request.finished_at) - started,
+        generate_s=request.finished_at - started,
+        stopped_by=request.stopped_by,
     )
 
 
@@ -110,11 +134,14 @@ class _TextCallback:
         self.sent = 0
         self.prompt_seen = False
 
-    def put(self, value) -> None:
+    def put(self, value) -> None:  # transformers' streamer interface
         if not self.prompt_seen:  # the first call carries the prompt (or the decoder's start token)
             self.prompt_seen = True
             return
-        self.line.extend(i for i in (int(v) for v in value.reshape(-1).tolist()) if i not in self.drop)
+        self.add(value.reshape(-1).tolist())
+
+    def add(self, ids: list[int]) -> None:
+        self.line.extend(i for i in ids if i not in self.drop)
         self._send(final=False)
 
     def end(self) -> None:

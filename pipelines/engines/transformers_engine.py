@@ -1,12 +1,15 @@
 """Local vision-language models with transformers: load lazily, generate greedily, parse with the family.
 
-One engine holds one model. It is safe to share between threads: loading happens once, and one
-generation runs at a time per model (a second caller waits for the first).
+One engine holds one model. It is safe to share between threads: loading happens once. Decoder-only
+models decode through a batcher: every caller's prompt joins one running batch (pages of a PDF,
+Compare columns, other users), on a static KV cache with compiled steps on CUDA. Other models run
+transformers' `generate`, one call at a time.
 """
 from __future__ import annotations
 
 import dataclasses
 import gc
+import logging
 import os
 import threading
 import time
@@ -17,9 +20,18 @@ from ..documents import Page
 from ..errors import EngineCapabilityError, UnsupportedModeError
 from ..schema import PageResult
 from .base import ParseOptions
-from .hf_generation import STOPPED, TIME_LIMIT, Generation, generate, stream
+from .batcher import Batcher
+from .fast_decode import Decoder, Ineligible
+from .hf_generation import STOPPED, TIME_LIMIT, Generation, decode_batched, generate
 from .hf_inputs import GOT, ModelInputs, can_chat, chat_inputs, page_inputs
 from .hf_loading import LoadedModel, ModelSource, load_model, register_native, resolve_source
+from .streaming import stream_pieces
+
+log = logging.getLogger(__name__)
+
+# Decode shapes compiled at load on CUDA (rows, cache columns): one page of about 5,000 visual
+# tokens (A4 at 200 dpi for dots.ocr) while its answer grows to 1,500+ tokens.
+DEFAULT_WARM_UP = ((1, 6144), (1, 8192))
 
 
 class TransformersEngine:
@@ -28,11 +40,17 @@ class TransformersEngine:
 
     def __init__(self, spec: ModelSpec, model_path: str | os.PathLike | None = None, device: str | None = None,
                  preset: str | None = None, max_new_tokens: int | None = None, min_pixels: int | None = None,
-                 max_pixels: int | None = None, remote_code: bool = False):
+                 max_pixels: int | None = None, remote_code: bool = False, decoding: str = "auto",
+                 compile: bool | str = "auto", max_batch: int | None = None,
+                 warm_up: tuple[tuple[int, int], ...] | None = None):
         """model_path: a local folder (else CHATVLMLLM_MODEL_DIRS, else the hub id); preset: another
         checkpoint of the catalogue entry; remote_code: opt in to an allowlisted checkpoint's own code
         instead of the native classes. max_new_tokens, min_pixels and max_pixels are this engine's
-        defaults: a request's ParseOptions override them, the family's own apply where both are unset."""
+        defaults: a request's ParseOptions override them, the family's own apply where both are unset.
+        decoding: "auto" (the batched fast path where the model allows it), "fast" (require it) or
+        "generate" (transformers' loop); compile: "auto" (on CUDA), True or False; max_batch: rows
+        decoded together (default 32 on CUDA, 4 on CPU); warm_up: (rows, columns) shapes compiled
+        at load (default DEFAULT_WARM_UP when compiling)."""
         self.spec = spec
         self.model_path = model_path
         self.device = device
@@ -42,6 +60,12 @@ class TransformersEngine:
         self.max_pixels = max_pixels
         # Opt-in fallback: run an allowlisted checkpoint's own code instead of the native classes.
         self.remote_code = remote_code
+        if decoding not in ("auto", "fast", "generate"):
+            raise ValueError(f"decoding must be 'auto', 'fast' or 'generate', not {decoding!r}")
+        self.decoding, self.compile, self.max_batch, self.warm_up = decoding, compile, max_batch, warm_up
+        self.decoding_note = ""  # which path runs, and why (Models tab, benchmarks)
+        self.warm_up_s = 0.0
+        self._batcher: Batcher | None = None
         self._loaded: LoadedModel | None = None
         self._family = None
         self._chat_overheads: dict[tuple[int, int], tuple[int, int]] = {}  # model size -> (fixed, per message)
@@ -62,14 +86,57 @@ class TransformersEngine:
             started = time.perf_counter()
             source = dataclasses.replace(self.source, native=register_native(self.spec.family),
                                          remote_code=self.remote_code)
-            self._loaded = load_model(source, self.device)
+            loaded = load_model(source, self.device)
+            self._batcher = self._start_batcher(loaded)
+            self._loaded = loaded
             return time.perf_counter() - started
+
+    def _start_batcher(self, loaded: LoadedModel) -> Batcher | None:
+        """The fast path's batcher, warmed up (compiled) for the common shapes; None for `generate`."""
+        import torch
+
+        if self.decoding == "generate":
+            self.decoding_note = "transformers generate (chosen)"
+            return None
+        from .hf_generation import _as_set, _greedy_config
+
+        config = _greedy_config(loaded, 1)
+        try:
+            decoder = Decoder(loaded.model, eos_ids=_as_set(config.eos_token_id),
+                              pad_id=int(config.pad_token_id), repetition_penalty=config.repetition_penalty,
+                              compile=self.compile)
+        except Ineligible as why:
+            if self.decoding == "fast":
+                raise
+            self.decoding_note = f"transformers generate ({why})"
+            return None
+        on_cuda = loaded.device.startswith("cuda")
+        batcher = Batcher(decoder, self.max_batch or (32 if on_cuda else 4), name=f"chatvlmllm-{self.spec.key}")
+        if decoder.compile:
+            prompt = torch.tensor([loaded.processor.tokenizer.encode("Warm up.")], device=loaded.device)
+            started = time.perf_counter()
+            for rows, columns in self.warm_up or DEFAULT_WARM_UP:
+                batcher.warm_up(rows, columns, prompt)
+            self.warm_up_s = time.perf_counter() - started
+        compiled = "compiled, CUDA graphs" if decoder.compile else (
+            f"uncompiled: {decoder.compile_error}" if decoder.compile_error else "uncompiled")
+        self.decoding_note = f"batched static-cache decoding ({compiled}), up to {batcher.max_rows} rows"
+        return batcher
+
+    @property
+    def max_in_flight(self) -> int:
+        """Pages the pipeline may hand over at once: the batcher decodes them together."""
+        batcher = self._batcher
+        return batcher.max_rows if batcher is not None else 1
 
     def unload(self) -> None:
         with self._load_lock, self._run_lock:  # never pull the model from under a running generation
             if self._loaded is None:
                 return
             device = self._loaded.device
+            if self._batcher is not None:
+                self._batcher.close()
+                self._batcher = None
             self._loaded = None
             gc.collect()
             if device.startswith("cuda"):
@@ -82,7 +149,9 @@ class TransformersEngine:
         if loaded is None:
             return 0
         tensors = [*loaded.model.parameters(), *loaded.model.buffers()]
-        return sum(t.numel() * t.element_size() for t in tensors)
+        batcher = self._batcher
+        caches = batcher.memory_bytes() if batcher is not None else 0
+        return sum(t.numel() * t.element_size() for t in tensors) + caches
 
     @property
     def can_chat(self) -> bool:
@@ -207,12 +276,18 @@ class TransformersEngine:
 
     def _generate(self, loaded: LoadedModel, inputs: ModelInputs, max_new_tokens: int,
                   keep_special_tokens: bool, **hooks) -> Generation:
+        batcher = self._batcher
+        if batcher is not None:
+            return decode_batched(batcher, loaded, inputs, max_new_tokens, keep_special_tokens, **hooks)
         with self._run_lock:
             return generate(loaded, inputs, max_new_tokens, keep_special_tokens, **hooks)
 
     def _stream(self, loaded: LoadedModel, inputs: ModelInputs, max_new_tokens: int) -> Iterator[str]:
-        with self._run_lock:
-            yield from stream(loaded, inputs, max_new_tokens)
+        """Text chunks as they are generated; generation stops when the iterator is closed."""
+        return stream_pieces(
+            lambda on_text, stop: self._generate(loaded, inputs, max_new_tokens, True, on_text=on_text, stop=stop),
+            "chatvlmllm-generate",
+        )
 
     def _get_family(self):
         if self._family is None:
@@ -220,3 +295,4 @@ class TransformersEngine:
 
             self._family = get_family(self.spec.family)
         return self._family
+

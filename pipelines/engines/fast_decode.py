@@ -1,0 +1,330 @@
+"""Greedy decoding without `generate`'s per-token overhead: prefill each page alone, then decode many
+pages together on a fixed-shape KV cache, one compiled (CUDA-graph) step per token.
+
+Why: at batch 1 `generate` is launch-bound. Each token pays Python work (logits processors,
+stopping criteria, cache bookkeeping), a host sync, and hundreds of separate kernel launches. Here
+a decode step has fixed shapes (rows x cache columns, both bucketed), so it compiles once per bucket
+and replays as a CUDA graph. Everything a step needs (next token, finished rows, lengths) stays on
+the device; the host looks every `sync_every` steps.
+
+Rows are independent: each writes its keys and values at its own length, so pages of different
+lengths share a batch without padding, and a new page can take a finished row's place.
+Output is token-identical to `model.generate` with greedy decoding (tests/test_fast_decode.py).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
+# Cache lengths grow along this ladder (x1.5 / x1.33 steps from 1,024 columns): a longer page or
+# answer moves its batch to the next rung, so only a handful of shapes are ever compiled.
+COLUMN_BUCKETS = tuple(1024 * n for n in (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128))
+
+
+class Ineligible(Exception):
+    """This model cannot take the fast path (it falls back to `generate`); the message says why."""
+
+
+def fast_path_problem(model) -> str | None:
+    """Why this model cannot use the fast path, or None when it can."""
+    config = model.config
+    if getattr(config, "is_encoder_decoder", False):
+        return "encoder-decoder model"
+    text = config.get_text_config()
+    if any(kind != "full_attention" for kind in getattr(text, "layer_types", None) or ()):
+        return "sliding-window attention layers"
+    if getattr(text, "_attn_implementation", None) not in (None, "sdpa", "eager"):
+        return f"attention implementation {text._attn_implementation!r} takes no 4-D mask"
+    settings = model.generation_config
+    unsupported = [name for name, neutral in (
+        ("no_repeat_ngram_size", 0), ("bad_words_ids", None), ("suppress_tokens", None),
+        ("begin_suppress_tokens", None), ("forced_bos_token_id", None), ("forced_eos_token_id", None),
+        ("min_new_tokens", None), ("min_length", 0), ("sequence_bias", None),
+        ("encoder_repetition_penalty", 1.0), ("exponential_decay_length_penalty", None),
+    ) if getattr(settings, name, neutral) not in (neutral, None, 0, 1.0, [])]
+    if unsupported:
+        return "generation settings " + ", ".join(unsupported)
+    return None
+
+
+@dataclass
+class Prefill:
+    """One page's prompt run through the model: its KV cache, first greedy token and positions."""
+
+    keys: list  # per layer, [1, kv_heads, prompt_tokens, head_dim]
+    values: list
+    first_token: int
+    prompt_ids: object  # [prompt_tokens] on the device (for the repetition penalty)
+    rope_delta: int  # multimodal RoPE: text after the image sits this far from its index
+
+
+class SlotCache:
+    """KV cache of `rows` x `columns`; each row writes one token per step at its own length.
+
+    Duck-typed to what the decoder layers call (`update`, `get_seq_length`). Rows are pages of
+    different lengths, so a row's keys live at columns [0, length) and the attention mask hides
+    the rest.
+    """
+
+    is_compileable = True
+
+    def __init__(self, rows: int, columns: int, shapes: list[tuple[int, int, int]], dtype, device):
+        import torch
+
+        self.rows, self.columns = rows, columns
+        self.keys = [torch.zeros((rows, heads, columns, k_dim), dtype=dtype, device=device)
+                     for heads, k_dim, _ in shapes]
+        self.values = [torch.zeros((rows, heads, columns, v_dim), dtype=dtype, device=device)
+                       for heads, _, v_dim in shapes]
+        self.lengths = torch.zeros(rows, dtype=torch.long, device=device)
+        self.row_ids = torch.arange(rows, device=device)
+
+    def tensors(self) -> list:
+        return [*self.keys, *self.values, self.lengths, self.row_ids]
+
+    def update(self, key_states, value_states, layer_idx: int, *args, **kwargs):
+        keys, values = self.keys[layer_idx], self.values[layer_idx]
+        # Decoding feeds one token per row: write it at that row's own length.
+        keys[self.row_ids, :, self.lengths] = key_states[:, :, -1]
+        values[self.row_ids, :, self.lengths] = value_states[:, :, -1]
+        return keys, values
+
+    def get_seq_length(self, layer_idx: int = 0):
+        return self.lengths.max()
+
+    def copy_from(self, other: "SlotCache") -> None:
+        """Take every row of a smaller cache (growing to more columns)."""
+        for mine, theirs in zip([*self.keys, *self.values], [*other.keys, *other.values]):
+            mine[:, :, :theirs.shape[2]] = theirs
+        self.lengths.copy_(other.lengths)
+
+    def fill(self, row: int, prefill: Prefill) -> None:
+        length = prefill.keys[0].shape[2]
+        for layer, (keys, values) in enumerate(zip(prefill.keys, prefill.values)):
+            self.keys[layer][row, :, :length] = keys[0]
+            self.values[layer][row, :, :length] = values[0]
+        self.lengths[row] = length
+
+
+@dataclass
+class DecodeState:
+    """Everything one decode step reads and writes, on the device, in fixed-address tensors."""
+
+    cache: SlotCache
+    tokens: object  # [rows] the token each row feeds next
+    done: object  # [rows] bool: finished rows feed padding and stay put
+    remaining: object  # [rows] tokens each row may still generate
+    rope_deltas: object  # [rows]
+    seen: object | None  # [rows, vocab] bool, tokens already in the row (repetition penalty)
+    column_ids: object  # [columns]
+    graphs: dict = field(default_factory=dict)
+
+    def tensors(self) -> list:
+        extra = [self.seen] if self.seen is not None else []
+        return [*self.cache.tensors(), self.tokens, self.done, self.remaining, self.rope_deltas,
+                self.column_ids, *extra]
+
+
+class Decoder:
+    """Prefill and batched decode for one loaded decoder-only model (see the module doc).
+
+    compile: "auto" (on CUDA), True or False. Compilation uses CUDA graphs ("reduce-overhead");
+    if it fails, decoding goes on uncompiled and `compile_error` says why.
+    """
+
+    def __init__(self, model, eos_ids: set[int], pad_id: int, repetition_penalty: float | None,
+                 compile: bool | str = "auto", sync_every: int = 8):
+        import torch
+
+        problem = fast_path_problem(model)
+        if problem:
+            raise Ineligible(problem)
+        self.model = model
+        self.device = next(model.parameters()).device
+        self.eos_ids = frozenset(eos_ids)
+        self.eos = torch.tensor(sorted(eos_ids), device=self.device)
+        self.pad_id = pad_id
+        self.penalty = repetition_penalty if repetition_penalty not in (None, 1.0) else None
+        inner = getattr(model, "model", None)
+        # Models with multimodal RoPE (Qwen-VL style) keep the text offset after the image here.
+        self.multimodal_rope = inner is not None and hasattr(inner, "rope_deltas")
+        text = model.config.get_text_config()
+        self.vocab_size = text.vocab_size
+        self.additive_mask = getattr(text, "_attn_implementation", None) == "eager"
+        if compile == "auto":
+            compile = self.device.type == "cuda"
+        self.compile = bool(compile)
+        self.compile_error: str | None = None
+        self.compile_s = 0.0  # seconds spent compiling and capturing, summed over shapes
+        self.sync_every = sync_every
+        self._step = self._compiled_step() if self.compile else self._decode_step
+        self._compiled_shapes: set[tuple[int, int]] = set()
+
+    # -- prefill -------------------------------------------------------------------------------------
+
+    def prefill(self, tensors) -> Prefill:
+        """One page's prompt (a BatchFeature on the device) through the model, alone."""
+        import torch
+
+        inner = getattr(self.model, "model", None)
+        if self.multimodal_rope:
+            inner.rope_deltas = None  # computed afresh for this page
+        output = self.model(**tensors, use_cache=True, logits_to_keep=1)
+        cache = getattr(output, "cache", None) or getattr(output, "past_key_values")
+        layers = cache.layers
+        prompt_ids = tensors["input_ids"][0]
+        logits = self._process(output.logits[:, -1, :].float(), self._seen_from(prompt_ids[None]))
+        delta = getattr(inner, "rope_deltas", None) if self.multimodal_rope else None
+        return Prefill(
+            keys=[layer.keys for layer in layers], values=[layer.values for layer in layers],
+            first_token=int(logits.argmax(-1)[0]), prompt_ids=prompt_ids,
+            rope_delta=int(delta.reshape(-1)[0]) if isinstance(delta, torch.Tensor) else 0,
+        )
+
+    # -- batched decoding ----------------------------------------------------------------------------
+
+    def new_state(self, rows: int, columns: int, like: Prefill) -> DecodeState:
+        shapes = [(k.shape[1], k.shape[3], v.shape[3]) for k, v in zip(like.keys, like.values)]
+        return self._allocate(rows, columns, shapes, like.keys[0].dtype)
+
+    def _allocate(self, rows: int, columns: int, shapes, dtype) -> DecodeState:
+        import torch
+
+        cache = SlotCache(rows, columns, shapes, dtype, self.device)
+        state = DecodeState(
+            cache=cache,
+            tokens=torch.full((rows,), self.pad_id, dtype=torch.long, device=self.device),
+            done=torch.ones(rows, dtype=torch.bool, device=self.device),
+            remaining=torch.zeros(rows, dtype=torch.long, device=self.device),
+            rope_deltas=torch.zeros(rows, dtype=torch.long, device=self.device),
+            seen=torch.zeros((rows, self.vocab_size), dtype=torch.bool, device=self.device) if self.penalty else None,
+            column_ids=torch.arange(columns, device=self.device),
+        )
+        if self.compile:
+            for tensor in state.tensors():
+                torch._dynamo.mark_static_address(tensor)
+        return state
+
+    def reset(self, state: DecodeState) -> None:
+        """Every row free (a reused state keeps its tensors, and so its compiled graph)."""
+        state.done.fill_(True)
+        state.remaining.zero_()
+        state.tokens.fill_(self.pad_id)
+        state.cache.lengths.zero_()
+
+    def grown(self, state: DecodeState, columns: int) -> DecodeState:
+        """The same rows in a cache of more columns (a row's answer outgrew the old one)."""
+        bigger = self._allocate(state.cache.rows, columns, [(k.shape[1], k.shape[3], v.shape[3])
+                                                            for k, v in zip(state.cache.keys, state.cache.values)],
+                                state.cache.keys[0].dtype)
+        bigger.cache.copy_from(state.cache)
+        for name in ("tokens", "done", "remaining", "rope_deltas", "seen"):
+            if getattr(state, name) is not None:
+                getattr(bigger, name).copy_(getattr(state, name))
+        return bigger
+
+    def start_row(self, state: DecodeState, row: int, prefill: Prefill, max_new_tokens: int) -> None:
+        """Put a prefilled page into a free row; its first token is already chosen."""
+        state.cache.fill(row, prefill)
+        state.tokens[row] = prefill.first_token
+        state.done[row] = prefill.first_token in self.eos_ids or max_new_tokens <= 1
+        state.remaining[row] = max_new_tokens - 1
+        state.rope_deltas[row] = prefill.rope_delta
+        if state.seen is not None:
+            state.seen[row] = False
+            state.seen[row, prefill.prompt_ids] = True
+            state.seen[row, prefill.first_token] = True
+
+    def step(self, state: DecodeState) -> None:
+        """One token for every row, in place: state.tokens holds the new tokens afterwards."""
+        import torch
+
+        shape = (state.cache.rows, state.cache.columns)
+        if self.compile and shape not in self._compiled_shapes:
+            started = time.perf_counter()
+            try:
+                for _ in range(3):  # compile, then record the graph, then replay it once
+                    self._run_step(state, dry=True)
+                self._compiled_shapes.add(shape)
+            except Exception as error:  # noqa: BLE001 - any compiler failure: decode uncompiled
+                log.warning("compiled decoding failed, decoding uncompiled: %s", error)
+                self.compile_error = f"{type(error).__name__}: {error}"
+                self.compile, self._step = False, self._decode_step
+                torch._dynamo.reset()
+            self.compile_s += time.perf_counter() - started
+        self._run_step(state)
+
+    def _run_step(self, state: DecodeState, dry: bool = False) -> None:
+        import torch
+
+        if dry:  # a warm-up call must leave the state as it was
+            saved = [t.clone() for t in (state.tokens, state.done, state.remaining, state.cache.lengths)]
+        if self.compile:
+            torch.compiler.cudagraph_mark_step_begin()
+        self._step(state)
+        if dry:
+            for tensor, copy in zip((state.tokens, state.done, state.remaining, state.cache.lengths), saved):
+                tensor.copy_(copy)
+
+    def _compiled_step(self):
+        import torch
+
+        config = torch._dynamo.config
+        for name in ("recompile_limit", "cache_size_limit"):  # one graph per (rows, columns) bucket
+            if hasattr(config, name):
+                setattr(config, name, max(getattr(config, name), 64))
+        return torch.compile(self._decode_step, mode="reduce-overhead", dynamic=False, fullgraph=False)
+
+    def _decode_step(self, state: DecodeState) -> None:
+        import torch
+
+        cache = state.cache
+        visible = state.column_ids[None, :] <= cache.lengths[:, None]  # the row's tokens and this one
+        mask = visible[:, None, None, :]
+        if self.additive_mask:
+            dtype = cache.keys[0].dtype
+            mask = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(~mask, torch.finfo(dtype).min)
+        positions = (cache.lengths + state.rope_deltas)[:, None]
+        if self.multimodal_rope:
+            positions = positions[None].expand(3, -1, -1)
+        output = self.model(input_ids=state.tokens[:, None], position_ids=positions, attention_mask=mask,
+                            cache=cache, use_cache=True, logits_to_keep=1)
+        logits = self._process(output.logits[:, -1, :].float(), state.seen)
+        chosen = torch.where(state.done, self.pad_id, logits.argmax(-1))
+        if state.seen is not None:
+            state.seen[cache.row_ids, chosen] = True
+        # Finished rows stay put; the others have written this step's token and move on.
+        cache.lengths.add_((~state.done).long())
+        state.remaining.sub_((~state.done).long())
+        state.done.logical_or_(torch.isin(chosen, self.eos) | (state.remaining <= 0))
+        state.tokens.copy_(chosen)
+
+    def _process(self, logits, seen):
+        """generate's repetition penalty (the only logits processor this path takes), same arithmetic."""
+        import torch
+
+        if self.penalty is None or seen is None:
+            return logits
+        penalised = torch.where(logits < 0, logits * self.penalty, logits / self.penalty)
+        return torch.where(seen, penalised, logits)
+
+    def _seen_from(self, ids):
+        import torch
+
+        if self.penalty is None:
+            return None
+        seen = torch.zeros((ids.shape[0], self.vocab_size), dtype=torch.bool, device=ids.device)
+        seen[torch.arange(ids.shape[0], device=ids.device)[:, None], ids] = True
+        return seen
+
+
+def bucket_rows(count: int, limit: int) -> int:
+    return next((b for b in ROW_BUCKETS if b >= min(count, limit)), ROW_BUCKETS[-1])
+
+
+def bucket_columns(tokens: int) -> int:
+    return next((b for b in COLUMN_BUCKETS if b >= tokens), -(-tokens // 1024) * 1024)
