@@ -196,7 +196,7 @@ class Batcher:
         def start(row: int, request: DecodeRequest, prefill: Prefill) -> None:
             nonlocal state
             if request.prompt_tokens + margin > state.cache.columns:
-                state = self._grow(state, request.prompt_tokens + margin)
+                state = self._resize(state, state.cache.rows, request.prompt_tokens + margin)
             decoder.start_row(state, row, prefill, request.max_new_tokens)
             rows[row], lengths[row] = request, request.prompt_tokens
             self._check_end(request, time.perf_counter())
@@ -210,7 +210,15 @@ class Batcher:
                     if request is not None and request.finished.is_set():
                         state.done[row] = True
                         rows[row] = None
+                waiting = self._waiting()
                 free = [row for row, request in enumerate(rows) if request is None]
+                if waiting > len(free) and len(rows) < self.max_rows:  # more pages came: more rows
+                    busy_count = len(rows) - len(free)
+                    state = self._resize(state, bucket_rows(busy_count + waiting, self.max_rows), state.cache.columns)
+                    grown_by = state.cache.rows - len(rows)
+                    rows.extend([None] * grown_by)
+                    lengths.extend([0] * grown_by)
+                    free = [row for row, request in enumerate(rows) if request is None]
                 if free and not self._closed:  # waiting prompts take the free rows
                     for row, request in zip(free, self._take(len(free))):
                         if (prefill := self._prefill(request)) is not None:
@@ -221,7 +229,7 @@ class Batcher:
                 self.stats["max_rows_busy"] = max(self.stats["max_rows_busy"], len(busy))
                 needed = max(lengths[row] for row, r in enumerate(rows) if r is not None) + margin
                 if needed > state.cache.columns:
-                    state = self._grow(state, needed)
+                    state = self._resize(state, state.cache.rows, needed)
                 chunk = []
                 for _ in range(decoder.sync_every):
                     decoder.step(state)
@@ -266,10 +274,14 @@ class Batcher:
         self.decoder.reset(state)
         return state
 
-    def _grow(self, state: DecodeState, columns: int) -> DecodeState:
-        key = (state.cache.rows, bucket_columns(columns))
+    def _waiting(self) -> int:
+        with self._wake:
+            return sum(1 for item in self._queue if isinstance(item, DecodeRequest))
+
+    def _resize(self, state: DecodeState, rows: int, columns: int) -> DecodeState:
+        key = (rows, bucket_columns(columns))
         self._states.pop(key, None)
-        bigger = self.decoder.grown(state, key[1])
+        bigger = self.decoder.resized(state, *key)
         self._keep(key, bigger)
         return bigger
 

@@ -97,10 +97,10 @@ class SlotCache:
         return self.lengths.max()
 
     def copy_from(self, other: "SlotCache") -> None:
-        """Take every row of a smaller cache (growing to more columns)."""
+        """Take every row of a smaller cache (growing to more rows or columns)."""
         for mine, theirs in zip([*self.keys, *self.values], [*other.keys, *other.values]):
-            mine[:, :, :theirs.shape[2]] = theirs
-        self.lengths.copy_(other.lengths)
+            mine[:theirs.shape[0], :, :theirs.shape[2]] = theirs
+        self.lengths[:other.rows] = other.lengths
 
     def fill(self, row: int, prefill: Prefill) -> None:
         length = prefill.keys[0].shape[2]
@@ -216,15 +216,17 @@ class Decoder:
         state.tokens.fill_(self.pad_id)
         state.cache.lengths.zero_()
 
-    def grown(self, state: DecodeState, columns: int) -> DecodeState:
-        """The same rows in a cache of more columns (a row's answer outgrew the old one)."""
-        bigger = self._allocate(state.cache.rows, columns, [(k.shape[1], k.shape[3], v.shape[3])
-                                                            for k, v in zip(state.cache.keys, state.cache.values)],
-                                state.cache.keys[0].dtype)
-        bigger.cache.copy_from(state.cache)
+    def resized(self, state: DecodeState, rows: int, columns: int) -> DecodeState:
+        """The same rows in a bigger state: more rows (more pages waiting) or more columns (a row's
+        answer outgrew the cache). New rows start free."""
+        cache = state.cache
+        bigger = self._allocate(rows, columns, [(k.shape[1], k.shape[3], v.shape[3])
+                                                for k, v in zip(cache.keys, cache.values)], cache.keys[0].dtype)
+        self.reset(bigger)
+        bigger.cache.copy_from(cache)
         for name in ("tokens", "done", "remaining", "rope_deltas", "seen"):
             if getattr(state, name) is not None:
-                getattr(bigger, name).copy_(getattr(state, name))
+                getattr(bigger, name)[:cache.rows] = getattr(state, name)
         return bigger
 
     def start_row(self, state: DecodeState, row: int, prefill: Prefill, max_new_tokens: int) -> None:
