@@ -154,17 +154,10 @@ def pipeline(feature):
 
 @pytest.fixture()
 def calls(pipeline, monkeypatch):
-    """The keyword arguments of every generate call: what the model really receives."""
-    model = pipeline.engine._ensure_loaded().model
-    recorded: list[dict] = []
-    original = model.generate
+    """The input tensors of every generation: what the model really receives."""
+    from tests.test_transformers_engine import capture_generate
 
-    def recording(*args, **kwargs):
-        recorded.append(kwargs)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(model, "generate", recording)
-    return recorded
+    return capture_generate(pipeline.engine, monkeypatch)
 
 
 def received_prompt(pipeline, call) -> str:

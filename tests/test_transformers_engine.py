@@ -57,16 +57,17 @@ def twin_dir(key: str, root) -> str:
 
 
 def capture_generate(engine: TransformersEngine, monkeypatch) -> list[dict]:
-    """Record the inputs of every generate call on the engine's loaded model (for this test)."""
-    model = engine._ensure_loaded().model
+    """Record what every generation on the engine receives: the model's input tensors and the
+    token budget (for this test; the batched fast path and transformers' generate alike)."""
+    engine._ensure_loaded()
     calls: list[dict] = []
-    original = model.generate
+    original = engine._generate
 
-    def recording(*args, **kwargs):
-        calls.append(kwargs)
-        return original(*args, **kwargs)
+    def recording(loaded, inputs, max_new_tokens, *args, **kwargs):
+        calls.append({**inputs.tensors, "max_new_tokens": max_new_tokens})
+        return original(loaded, inputs, max_new_tokens, *args, **kwargs)
 
-    monkeypatch.setattr(model, "generate", recording)
+    monkeypatch.setattr(engine, "_generate", recording)
     return calls
 
 
@@ -174,8 +175,7 @@ def test_inference_sends_the_prompt_with_the_page(twin_root, page, monkeypatch):
     prompt = decoded_prompt(pipeline.engine, calls[-1])
     assert "What is the title of this report?" in prompt
     assert prompt.index("<|vision_start|>") < prompt.index("What is the title")
-    assert calls[-1]["generation_config"].max_new_tokens == MAX_NEW_TOKENS
-    assert calls[-1]["generation_config"].do_sample is False
+    assert calls[-1]["max_new_tokens"] == MAX_NEW_TOKENS
 
 
 def test_chat_sends_the_whole_history(twin_root, page, monkeypatch):
@@ -296,8 +296,10 @@ def test_streamed_text_stop_and_time_limit(twin_root, page):
     assert any("time limit" in w for w in timed.warnings)
 
 
-def test_one_generation_at_a_time_per_model(twin_root, page, monkeypatch):
-    pipeline = load_pipeline("glm_ocr", model_path=twin_dir("glm_ocr", twin_root))
+def test_the_generate_path_runs_one_generation_at_a_time(twin_root, page, monkeypatch):
+    # decoding="generate": transformers' own loop, which cannot share a batch (the fast path's
+    # batching is tested in tests/test_fast_decode.py).
+    pipeline = load_pipeline("glm_ocr", model_path=twin_dir("glm_ocr", twin_root), decoding="generate")
     model = pipeline.engine._ensure_loaded().model
     original = model.generate
     running, peak = [0], [0]

@@ -137,7 +137,7 @@ class Decoder:
     """
 
     def __init__(self, model, eos_ids: set[int], pad_id: int, repetition_penalty: float | None,
-                 compile: bool | str = "auto", sync_every: int = 8):
+                 compile: bool | str = "auto", sync_every: int | None = None):
         import torch
 
         problem = fast_path_problem(model)
@@ -160,7 +160,9 @@ class Decoder:
         self.compile = bool(compile)
         self.compile_error: str | None = None
         self.compile_s = 0.0  # seconds spent compiling and capturing, summed over shapes
-        self.sync_every = sync_every
+        # The host reads new tokens every sync_every steps: on CUDA each read stalls the launch queue;
+        # on the CPU steps are synchronous anyway, and reading each token streams the finest text.
+        self.sync_every = sync_every or (8 if self.device.type == "cuda" else 1)
         self._step = self._compiled_step() if self.compile else self._decode_step
         self._compiled_shapes: set[tuple[int, int]] = set()
 
