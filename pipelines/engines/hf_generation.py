@@ -26,6 +26,7 @@ class Generation:
     first_token_s: float  # from the call to the first token's logits (prefill)
     generate_s: float
     stopped_by: str | None = None  # STOPPED or TIME_LIMIT when ended early
+    token_ids: tuple[int, ...] = ()  # the generated tokens, as the model chose them
 
 
 def generate(loaded: LoadedModel, inputs: ModelInputs, max_new_tokens: int, keep_special_tokens: bool = False,
@@ -79,6 +80,7 @@ def generate(loaded: LoadedModel, inputs: ModelInputs, max_new_tokens: int, keep
         first_token_s=(clock.at - started) if clock.at is not None else generate_s,
         generate_s=generate_s,
         stopped_by=stopped_by[0] if stopped_by else None,
+        token_ids=tuple(new_ids),
     )
 
 
@@ -110,6 +112,7 @@ def decode_batched(batcher: Batcher, loaded: LoadedModel, inputs: ModelInputs, m
         first_token_s=(request.first_token_at or request.finished_at) - started,
         generate_s=request.finished_at - started,
         stopped_by=request.stopped_by,
+        token_ids=tuple(new_ids),
     )
 
 

@@ -1,0 +1,290 @@
+"""The fast decoding path (pipelines/engines/fast_decode.py, batcher.py) against transformers' generate.
+
+Greedy output must be token-identical to `model.generate` on the same weights (fp32, CPU): alone,
+in a batch with other pages of other lengths and budgets, when a page joins a running batch, when
+the cache grows, with a repetition penalty, and compiled.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from pipelines import ParseOptions, get_spec, load_pipeline  # noqa: E402
+from pipelines.engines import fast_decode  # noqa: E402
+from pipelines.engines.batcher import Batcher, DecodeRequest  # noqa: E402
+from pipelines.engines.fast_decode import Decoder, Ineligible  # noqa: E402
+from pipelines.engines.hf_generation import generate  # noqa: E402
+from pipelines.engines.hf_inputs import page_inputs  # noqa: E402
+from pipelines.engines.transformers_engine import TransformersEngine  # noqa: E402
+from pipelines.families import ImageLimits, get_family  # noqa: E402
+from tests.pages import PAGE_ONE, PAGE_TWO, render_page  # noqa: E402
+from tests.test_dots_native import build_dots_twin  # noqa: E402
+from tests.twins import build_twin  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
+MIN_PIXELS = 28 * 28 * 4
+# Every decoder-only model of the catalogue (Florence-2 is encoder-decoder: it keeps generate).
+DECODER_ONLY = ("dots_ocr", "qwen2_vl_2b", "qwen2_5_vl_3b", "qwen3_vl_2b", "got_ocr2", "paddleocr_vl",
+                "lighton_ocr", "glm_ocr", "deepseek_ocr2")
+
+
+@pytest.fixture(scope="module")
+def twin_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("fast_twins")
+
+
+def twin_path(key: str, root: Path) -> Path:
+    if key == "dots_ocr":
+        directory = root / "dots_ocr"
+        if not (directory / "config.json").exists():
+            directory.mkdir(parents=True, exist_ok=True)
+            build_dots_twin(directory)
+        return directory
+    return build_twin(key, root)
+
+
+_engines: dict[str, TransformersEngine] = {}
+
+
+def engine_for(key: str, root: Path, **options) -> TransformersEngine:
+    name = f"{key}{sorted(options.items())}"
+    if name not in _engines:
+        engine = TransformersEngine(get_spec(key), model_path=twin_path(key, root), **options)
+        engine.load()
+        _engines[name] = engine
+    return _engines[name]
+
+
+def page_prompt(engine: TransformersEngine, image, max_pixels: int = 28 * 28 * 48):
+    """The model inputs for reading this page's text, as the engine builds them."""
+    loaded = engine._ensure_loaded()
+    family = get_family(engine.spec.family)
+    mode = "text_only" if "text_only" in engine.spec.modes else engine.spec.modes[0]
+    request = family.request(mode, *image.size, ImageLimits(MIN_PIXELS, max_pixels))
+    return page_inputs(loaded.processor, loaded.style, image, request.prompt, request.system,
+                       request.model_size, request.processor_kwargs)
+
+
+def reference(engine: TransformersEngine, inputs, max_new_tokens: int) -> tuple[int, ...]:
+    """Tokens of transformers' own greedy generate on the same weights."""
+    return generate(engine._ensure_loaded(), inputs, max_new_tokens, True).token_ids
+
+
+def held_batcher(batcher: Batcher):
+    """Keep the worker busy until released, so that requests queued meanwhile start together."""
+    release = threading.Event()
+    started = threading.Event()
+    holder = threading.Thread(target=lambda: batcher.call(lambda: (started.set(), release.wait())))
+    holder.start()
+    started.wait()
+    return release, holder
+
+
+def submit_all(batcher: Batcher, requests: list[DecodeRequest]) -> None:
+    threads = [threading.Thread(target=batcher.submit, args=(r,)) for r in requests]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def on_device(engine, inputs):
+    loaded = engine._ensure_loaded()
+    return inputs.tensors.to(loaded.device).to(loaded.dtype)
+
+
+@pytest.fixture(scope="module")
+def pages():
+    first = render_page(*PAGE_ONE)
+    return [first, render_page(*PAGE_TWO), first.resize((700, 980)).rotate(90, expand=True)]
+
+
+@pytest.mark.parametrize("key", DECODER_ONLY)
+def test_fast_path_is_token_identical_to_generate(key, twin_root, pages):
+    engine = engine_for(key, twin_root)
+    assert engine._batcher is not None, engine.decoding_note
+    assert "batched static-cache decoding" in engine.decoding_note
+    inputs = page_prompt(engine, pages[0])
+    expected = reference(engine, inputs, 24)
+    fast = engine._generate(engine._ensure_loaded(), inputs, 24, True)
+    assert len(expected) == 24
+    assert fast.token_ids == expected
+    assert fast.generated == 24 and fast.truncated
+
+
+@pytest.mark.parametrize("key", ("qwen2_5_vl_3b", "dots_ocr"))
+def test_a_batch_of_pages_reads_each_page_as_alone(key, twin_root, pages):
+    """Three pages of different lengths and budgets, one stopped by an end token, decoded together
+    with the host reading every 4 steps: each row's tokens equal generate's for that page alone."""
+    engine = engine_for(key, twin_root)
+    loaded = engine._ensure_loaded()
+    inputs = [page_prompt(engine, image, 28 * 28 * pixels) for image, pixels in zip(pages, (48, 20, 32))]
+    budgets = [30, 9, 41]
+    expected = [reference(engine, i, b) for i, b in zip(inputs, budgets)]
+    assert len({len(i.tensors["input_ids"][0]) for i in inputs}) == 3  # three prompt lengths
+    # An end token that the first page's answer reaches at its 7th token (and perhaps earlier).
+    end = expected[0][6]
+    stop_at = expected[0].index(end) + 1
+    config = loaded.model.generation_config
+    with_end = generate_with_end(engine, inputs[0], budgets[0], end)
+    assert with_end == list(expected[0][:stop_at])
+
+    decoder = Decoder(loaded.model, eos_ids=set(_as_list(config.eos_token_id)) | {end}, pad_id=config.pad_token_id,
+                      repetition_penalty=None, compile=False, sync_every=4)
+    batcher = Batcher(decoder, max_rows=4)
+    release, holder = held_batcher(batcher)
+    requests = [DecodeRequest(on_device(engine, i), b) for i, b in zip(inputs, budgets)]
+    submitting = threading.Thread(target=submit_all, args=(batcher, requests))
+    submitting.start()
+    while batcher._waiting() < 3:
+        threading.Event().wait(0.01)
+    release.set()
+    submitting.join()
+    holder.join()
+    batcher.close()
+    assert batcher.stats["batches"] == 1 and batcher.stats["max_rows_busy"] == 3
+    assert requests[0].tokens == with_end
+    for request, tokens, budget in zip(requests[1:], expected[1:], budgets[1:]):
+        cut = next((n + 1 for n, t in enumerate(tokens) if t == end), budget)
+        assert request.tokens == list(tokens[:cut])
+
+
+def generate_with_end(engine, inputs, budget: int, end: int) -> list[int]:
+    loaded = engine._ensure_loaded()
+    config = loaded.model.generation_config
+    with torch.inference_mode():
+        output = loaded.model.generate(**on_device(engine, inputs), max_new_tokens=budget, do_sample=False,
+                                       eos_token_id=[*_as_list(config.eos_token_id), end],
+                                       pad_token_id=config.pad_token_id)
+    return output[0, inputs.prompt_tokens:].tolist()
+
+
+def _as_list(value) -> list[int]:
+    return [value] if isinstance(value, int) else list(value or [])
+
+
+def test_a_page_joins_a_running_batch_and_the_cache_grows(twin_root, pages, monkeypatch):
+    """A second page arrives while the first decodes: it takes a new row of the same batch. The
+    cache starts at 128 columns and grows as the answers get longer; nothing changes the tokens."""
+    monkeypatch.setattr(fast_decode, "COLUMN_BUCKETS", (128, 192, 256, 384))
+    engine = engine_for("qwen2_vl_2b", twin_root)
+    loaded = engine._ensure_loaded()
+    first, second = page_prompt(engine, pages[0], 28 * 28 * 24), page_prompt(engine, pages[1], 28 * 28 * 16)
+    assert first.prompt_tokens < 110
+    expected = [reference(engine, first, 180), reference(engine, second, 120)]
+    config = loaded.model.generation_config
+    decoder = Decoder(loaded.model, eos_ids=set(_as_list(config.eos_token_id)), pad_id=config.pad_token_id,
+                      repetition_penalty=None, compile=False, sync_every=3)
+    batcher = Batcher(decoder, max_rows=4)
+    underway = threading.Event()
+    one = DecodeRequest(on_device(engine, first), 180, on_tokens=lambda ids: underway.set() if len(one.tokens) > 20 else None)
+    two = DecodeRequest(on_device(engine, second), 120)
+    running = threading.Thread(target=batcher.submit, args=(one,))
+    running.start()
+    underway.wait()
+    batcher.submit(two)
+    running.join()
+    assert max(columns for _, columns in batcher._states) == 384  # 128 -> ... -> 384 columns
+    batcher.close()
+    assert batcher.stats["batches"] == 1 and batcher.stats["max_rows_busy"] == 2
+    assert one.tokens == list(expected[0]) and two.tokens == list(expected[1])
+
+
+def test_repetition_penalty_matches_generate(twin_root, pages):
+    engine = engine_for("lighton_ocr", twin_root)
+    loaded = engine._ensure_loaded()
+    inputs = page_prompt(engine, pages[0])
+    config = loaded.model.generation_config
+    with torch.inference_mode():
+        plain = loaded.model.generate(**on_device(engine, inputs), max_new_tokens=30, do_sample=False)
+        penalised = loaded.model.generate(**on_device(engine, inputs), max_new_tokens=30, do_sample=False,
+                                          repetition_penalty=1.5)
+    expected = penalised[0, inputs.prompt_tokens:].tolist()
+    assert expected != plain[0, inputs.prompt_tokens:].tolist()  # the penalty changes this answer
+    decoder = Decoder(loaded.model, eos_ids=set(_as_list(config.eos_token_id)), pad_id=config.pad_token_id,
+                      repetition_penalty=1.5, compile=False)
+    batcher = Batcher(decoder, max_rows=2)
+    request = batcher.submit(DecodeRequest(on_device(engine, inputs), 30))
+    batcher.close()
+    assert request.tokens == expected
+
+
+def test_compiled_decoding_is_token_identical(twin_root, pages):
+    """torch.compile of the decode step (inductor; CUDA graphs on a GPU), warmed up at load."""
+    engine = engine_for("qwen2_5_vl_3b", twin_root, compile=True, warm_up=((2, 1024),))
+    assert engine._batcher.decoder.compile, engine._batcher.decoder.compile_error
+    assert (2, 1024) in engine._batcher.decoder._compiled_shapes and engine.warm_up_s > 0
+    assert "compiled" in engine.decoding_note
+    inputs = [page_prompt(engine, pages[0]), page_prompt(engine, pages[1], 28 * 28 * 20)]
+    expected = [reference(engine, i, 20) for i in inputs]
+    results = [None, None]
+
+    def run(index):
+        results[index] = engine._generate(engine._ensure_loaded(), inputs[index], 20, True).token_ids
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == expected
+
+
+def test_a_failing_prompt_fails_alone(twin_root, pages):
+    engine = engine_for("qwen3_vl_2b", twin_root)
+    loaded = engine._ensure_loaded()
+    good = page_prompt(engine, pages[0])
+    broken = dict(on_device(engine, good))  # a copy: the prompt itself stays whole
+    broken["pixel_values"] = broken["pixel_values"][:4]  # fewer patches than the prompt's image tokens
+    with pytest.raises(Exception):
+        engine._batcher.submit(DecodeRequest(broken, 8))
+    assert engine._generate(loaded, good, 8, True).token_ids == reference(engine, good, 8)
+
+
+def test_models_that_cannot_take_the_fast_path_keep_generate(twin_root):
+    florence = TransformersEngine(get_spec("florence2"), model_path=build_twin("florence2", twin_root))
+    florence.load()
+    assert florence._batcher is None and florence.max_in_flight == 1
+    assert florence.decoding_note == "transformers generate (encoder-decoder model)"
+    strict = TransformersEngine(get_spec("florence2"), model_path=build_twin("florence2", twin_root), decoding="fast")
+    with pytest.raises(Ineligible, match="encoder-decoder"):
+        strict.load()
+
+
+def test_a_pdf_parses_the_same_batched_as_with_generate(twin_root, tmp_path):
+    """The user-level promise: the pipeline hands a PDF's pages to the batcher at once, and every
+    page's text and tokens equal those of transformers' generate, page by page."""
+    from tests.pages import write_pdf
+
+    document = write_pdf(tmp_path / "three.pdf", (PAGE_ONE, PAGE_TWO, PAGE_ONE))
+    options = ParseOptions(min_pixels=MIN_PIXELS, max_pixels=28 * 28 * 32, max_new_tokens=20)
+    path = twin_path("qwen2_5_vl_3b", twin_root)
+    fast = load_pipeline("qwen2_5_vl_3b", model_path=str(path), max_batch=4)
+    slow = load_pipeline("qwen2_5_vl_3b", model_path=str(path), decoding="generate")
+    batched = fast.parse_document(document, "text_only", options=options)
+    alone = slow.parse_document(document, "text_only", options=options)
+    assert fast.engine.max_in_flight == 4 and slow.engine.max_in_flight == 1
+    assert [p.raw_output for p in batched.pages] == [p.raw_output for p in alone.pages]
+    assert [p.tokens for p in batched.pages] == [p.tokens for p in alone.pages]
+    assert batched.pages[0].raw_output == batched.pages[2].raw_output  # the same page twice
+    assert fast.engine._batcher.stats["max_rows_busy"] >= 1
+
+
+def test_unload_stops_the_worker_and_frees_the_caches(twin_root, pages):
+    engine = TransformersEngine(get_spec("glm_ocr"), model_path=build_twin("glm_ocr", twin_root))
+    engine.load()
+    engine._generate(engine._ensure_loaded(), page_prompt(engine, pages[0]), 6, True)
+    batcher = engine._batcher
+    assert batcher.memory_bytes() > 0
+    weights = sum(p.numel() * p.element_size() for p in engine._ensure_loaded().model.parameters())
+    assert engine.memory_bytes() > weights  # the KV caches count too
+    engine.unload()
+    assert engine._batcher is None and not batcher._thread.is_alive() and batcher.memory_bytes() == 0
+    with pytest.raises(RuntimeError, match="unloaded"):
+        batcher.submit(DecodeRequest(None, 4))
