@@ -220,7 +220,7 @@ def test_compiled_decoding_is_token_identical(twin_root, pages):
     engine = engine_for("qwen2_5_vl_3b", twin_root, compile=True, warm_up=((2, 1024),))
     assert engine._batcher.decoder.compile, engine._batcher.decoder.compile_error
     assert (2, 1024) in engine._batcher.decoder._compiled_shapes and engine.warm_up_s > 0
-    assert "compiled" in engine.decoding_note
+    assert "torch.compile" in engine.decoding_note and engine._batcher.decoder.mode == "inductor"
     inputs = [page_prompt(engine, pages[0]), page_prompt(engine, pages[1], 28 * 28 * 20)]
     expected = [reference(engine, i, 20) for i in inputs]
     results = [None, None]
@@ -234,6 +234,22 @@ def test_compiled_decoding_is_token_identical(twin_root, pages):
     for thread in threads:
         thread.join()
     assert results == expected
+
+
+def test_a_compiler_failure_falls_back_to_uncompiled_decoding(twin_root, pages, monkeypatch):
+    def broken(self, state):
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(Decoder, "_compile_shape", broken)
+    engine = TransformersEngine(get_spec("glm_ocr"), model_path=build_twin("glm_ocr", twin_root), compile=True,
+                                warm_up=((1, 1024),))
+    engine.load()
+    decoder = engine._batcher.decoder
+    assert decoder.mode == "eager" and decoder.compile_error == "inductor: RuntimeError: no C++ compiler"
+    assert engine.decoding_note.endswith("(uncompiled; inductor: RuntimeError: no C++ compiler), up to 4 rows")
+    inputs = page_prompt(engine, pages[0])
+    assert engine._generate(engine._ensure_loaded(), inputs, 12, True).token_ids == reference(engine, inputs, 12)
+    engine.unload()
 
 
 def test_a_failing_prompt_fails_alone(twin_root, pages):

@@ -132,8 +132,14 @@ class DecodeState:
 class Decoder:
     """Prefill and batched decode for one loaded decoder-only model (see the module doc).
 
-    compile: "auto" (on CUDA), True or False. Compilation uses CUDA graphs ("reduce-overhead");
-    if it fails, decoding goes on uncompiled and `compile_error` says why.
+    compile: how a decode step runs.
+    - "inductor" (or True): torch.compile with CUDA graphs ("reduce-overhead"): fused kernels,
+      one graph replay per step; compiling takes tens of seconds per shape, so the engine warms
+      up its common shapes at load.
+    - "graphs": the uncompiled step recorded as a CUDA graph (no fusion, seconds to record).
+    - False: uncompiled (the CPU default: there is no launch overhead to remove).
+    - "auto": "inductor" on CUDA, else False.
+    A failure falls back along inductor -> graphs -> uncompiled; `compile_error` says what failed.
     """
 
     def __init__(self, model, eos_ids: set[int], pad_id: int, repetition_penalty: float | None,
@@ -146,7 +152,7 @@ class Decoder:
         self.model = model
         self.device = next(model.parameters()).device
         self.eos_ids = frozenset(eos_ids)
-        self.eos = torch.tensor(sorted(eos_ids), device=self.device)
+        self.eos = torch.tensor(sorted(eos_ids), dtype=torch.long, device=self.device)
         self.pad_id = pad_id
         self.penalty = repetition_penalty if repetition_penalty not in (None, 1.0) else None
         inner = getattr(model, "model", None)
@@ -155,16 +161,28 @@ class Decoder:
         text = model.config.get_text_config()
         self.vocab_size = text.vocab_size
         self.additive_mask = getattr(text, "_attn_implementation", None) == "eager"
+        on_cuda = self.device.type == "cuda"
         if compile == "auto":
-            compile = self.device.type == "cuda"
-        self.compile = bool(compile)
+            compile = "inductor" if on_cuda else False
+        if compile is True:
+            compile = "inductor"
+        if compile not in (False, None, "inductor", "graphs"):
+            raise ValueError(f"compile must be 'auto', 'inductor', 'graphs', True or False, not {compile!r}")
+        if compile == "graphs" and not on_cuda:
+            raise ValueError("CUDA graphs need a CUDA device")
+        self.mode = compile or "eager"  # "inductor", "graphs" or "eager"
         self.compile_error: str | None = None
         self.compile_s = 0.0  # seconds spent compiling and capturing, summed over shapes
         # The host reads new tokens every sync_every steps: on CUDA each read stalls the launch queue;
         # on the CPU steps are synchronous anyway, and reading each token streams the finest text.
         self.sync_every = sync_every or (8 if self.device.type == "cuda" else 1)
-        self._step = self._compiled_step() if self.compile else self._decode_step
+        self._step = self._compiled_step() if self.mode == "inductor" else self._decode_step
         self._compiled_shapes: set[tuple[int, int]] = set()
+        self._graph_pool = None
+
+    @property
+    def compile(self) -> bool:
+        return self.mode != "eager"
 
     # -- prefill -------------------------------------------------------------------------------------
 
@@ -206,7 +224,7 @@ class Decoder:
             seen=torch.zeros((rows, self.vocab_size), dtype=torch.bool, device=self.device) if self.penalty else None,
             column_ids=torch.arange(columns, device=self.device),
         )
-        if self.compile:
+        if self.mode == "inductor":
             for tensor in state.tensors():
                 torch._dynamo.mark_static_address(tensor)
         return state
@@ -245,34 +263,70 @@ class Decoder:
 
     def step(self, state: DecodeState) -> None:
         """One token for every row, in place: state.tokens holds the new tokens afterwards."""
-        import torch
+        if self.mode == "inductor" and (state.cache.rows, state.cache.columns) not in self._compiled_shapes:
+            self._prepare(state, self._compile_shape)
+        if self.mode == "graphs" and "step" not in state.graphs:
+            self._prepare(state, self._record_graph)
+        if self.mode == "inductor":
+            import torch
 
-        shape = (state.cache.rows, state.cache.columns)
-        if self.compile and shape not in self._compiled_shapes:
-            started = time.perf_counter()
-            try:
-                for _ in range(3):  # compile, then record the graph, then replay it once
-                    self._run_step(state, dry=True)
-                self._compiled_shapes.add(shape)
-            except Exception as error:  # noqa: BLE001 - any compiler failure: decode uncompiled
-                log.warning("compiled decoding failed, decoding uncompiled: %s", error)
-                self.compile_error = f"{type(error).__name__}: {error}"
-                self.compile, self._step = False, self._decode_step
-                torch._dynamo.reset()
-            self.compile_s += time.perf_counter() - started
-        self._run_step(state)
-
-    def _run_step(self, state: DecodeState, dry: bool = False) -> None:
-        import torch
-
-        if dry:  # a warm-up call must leave the state as it was
-            saved = [t.clone() for t in (state.tokens, state.done, state.remaining, state.cache.lengths)]
-        if self.compile:
             torch.compiler.cudagraph_mark_step_begin()
-        self._step(state)
-        if dry:
-            for tensor, copy in zip((state.tokens, state.done, state.remaining, state.cache.lengths), saved):
+            self._step(state)
+        elif self.mode == "graphs":
+            state.graphs["step"].replay()
+        else:
+            self._decode_step(state)
+
+    def _prepare(self, state: DecodeState, how) -> None:
+        """Compile or record the step for this state's shape; on failure fall back a mode."""
+        import torch
+
+        started = time.perf_counter()
+        saved = self._mutable(state)
+        before = [t.clone() for t in saved]
+        try:
+            how(state)
+        except Exception as error:  # noqa: BLE001 - any compiler or capture failure: fall back
+            fallback = "graphs" if self.mode == "inductor" and self.device.type == "cuda" else "eager"
+            log.warning("%s decoding failed, falling back to %s: %s", self.mode, fallback, error)
+            self.compile_error = f"{self.mode}: {type(error).__name__}: {error}"
+            if self.mode == "inductor":
+                torch._dynamo.reset()
+            self.mode, self._step = fallback, self._decode_step
+            state.graphs.clear()
+        finally:  # warm-up calls must leave the state as they found it
+            for tensor, copy in zip(saved, before):
                 tensor.copy_(copy)
+            self.compile_s += time.perf_counter() - started
+
+    def _compile_shape(self, state: DecodeState) -> None:
+        import torch
+
+        for _ in range(3):  # compile, record the CUDA graph, replay it once
+            torch.compiler.cudagraph_mark_step_begin()
+            self._step(state)
+        self._compiled_shapes.add((state.cache.rows, state.cache.columns))
+
+    def _record_graph(self, state: DecodeState) -> None:
+        import torch
+
+        side = torch.cuda.Stream()  # CUDA graphs want their warm-up off the default stream
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(2):
+                self._decode_step(state)
+        torch.cuda.current_stream().wait_stream(side)
+        if self._graph_pool is None:
+            self._graph_pool = torch.cuda.graph_pool_handle()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=self._graph_pool):
+            self._decode_step(state)
+        state.graphs["step"] = graph
+
+    @staticmethod
+    def _mutable(state: DecodeState) -> list:
+        tensors = [state.tokens, state.done, state.remaining, state.cache.lengths]
+        return tensors + ([state.seen] if state.seen is not None else [])
 
     def _compiled_step(self):
         import torch

@@ -48,7 +48,8 @@ class TransformersEngine:
         instead of the native classes. max_new_tokens, min_pixels and max_pixels are this engine's
         defaults: a request's ParseOptions override them, the family's own apply where both are unset.
         decoding: "auto" (the batched fast path where the model allows it), "fast" (require it) or
-        "generate" (transformers' loop); compile: "auto" (on CUDA), True or False; max_batch: rows
+        "generate" (transformers' loop); compile: "auto" (torch.compile on CUDA), "inductor", "graphs"
+        (CUDA graphs of the uncompiled step) or False (see fast_decode.Decoder); max_batch: rows
         decoded together (default 32 on CUDA, 4 on CPU); warm_up: (rows, columns) shapes compiled
         at load (default DEFAULT_WARM_UP when compiling)."""
         self.spec = spec
@@ -118,8 +119,9 @@ class TransformersEngine:
             for rows, columns in self.warm_up or DEFAULT_WARM_UP:
                 batcher.warm_up(rows, columns, prompt)
             self.warm_up_s = time.perf_counter() - started
-        compiled = "compiled, CUDA graphs" if decoder.compile else (
-            f"uncompiled: {decoder.compile_error}" if decoder.compile_error else "uncompiled")
+        compiled = {"inductor": "torch.compile", "graphs": "CUDA graphs", "eager": "uncompiled"}[decoder.mode]
+        if decoder.compile_error:
+            compiled += f"; {decoder.compile_error}"
         self.decoding_note = f"batched static-cache decoding ({compiled}), up to {batcher.max_rows} rows"
         return batcher
 
