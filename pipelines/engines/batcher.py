@@ -81,7 +81,8 @@ class Batcher:
         self._closed = False
         self._thread: threading.Thread | None = None
         self._states: collections.OrderedDict[tuple[int, int], DecodeState] = collections.OrderedDict()
-        self.stats = collections.Counter()  # steps, batches, max_rows_busy: for benchmarks and tests
+        # batches, prefills, steps, max_rows_busy, prefill_s, decode_s: for benchmarks and tests
+        self.stats: collections.Counter = collections.Counter()
 
     # -- callers' side -------------------------------------------------------------------------------
 
@@ -169,6 +170,7 @@ class Batcher:
         return taken
 
     def _prefill(self, request: DecodeRequest) -> Prefill | None:
+        started = time.perf_counter()
         try:
             prefill = self.decoder.prefill(request.tensors)
         except BaseException as error:  # noqa: BLE001 - this request fails, the batch goes on
@@ -177,6 +179,8 @@ class Batcher:
         request.prompt_tokens = prefill.keys[0].shape[2]
         request.first_token_at = time.perf_counter()
         request.tensors = None  # the pixels are no longer needed
+        self.stats["prefills"] += 1
+        self.stats["prefill_s"] += request.first_token_at - started
         request.emit([prefill.first_token])
         return prefill
 
@@ -231,12 +235,14 @@ class Batcher:
                 if needed > state.cache.columns:
                     state = self._resize(state, state.cache.rows, needed)
                 chunk = []
+                chunk_started = time.perf_counter()
                 for _ in range(decoder.sync_every):
                     decoder.step(state)
                     chunk.append(state.tokens.clone())
                 self.stats["steps"] += len(chunk)
                 host = torch.stack(chunk).cpu().tolist()  # the one host sync per chunk
                 now = time.perf_counter()
+                self.stats["decode_s"] += now - chunk_started
                 for row, request in enumerate(rows):
                     if request is None or request.finished.is_set():
                         continue

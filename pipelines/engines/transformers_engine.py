@@ -21,17 +21,12 @@ from ..errors import EngineCapabilityError, UnsupportedModeError
 from ..schema import PageResult
 from .base import ParseOptions
 from .batcher import Batcher
-from .fast_decode import Decoder, Ineligible
-from .hf_generation import STOPPED, TIME_LIMIT, Generation, decode_batched, generate
+from .hf_generation import STOPPED, TIME_LIMIT, Generation, decode_batched, generate, start_fast_decoding
 from .hf_inputs import GOT, ModelInputs, can_chat, chat_inputs, page_inputs
 from .hf_loading import LoadedModel, ModelSource, load_model, register_native, resolve_source
 from .streaming import stream_pieces
 
 log = logging.getLogger(__name__)
-
-# Decode shapes compiled at load on CUDA (rows, cache columns): one page of about 5,000 visual
-# tokens (A4 at 200 dpi for dots.ocr) while its answer grows to 1,500+ tokens.
-DEFAULT_WARM_UP = ((1, 6144), (1, 8192))
 
 
 class TransformersEngine:
@@ -51,7 +46,7 @@ class TransformersEngine:
         "generate" (transformers' loop); compile: "auto" (torch.compile on CUDA), "inductor", "graphs"
         (CUDA graphs of the uncompiled step) or False (see fast_decode.Decoder); max_batch: rows
         decoded together (default 32 on CUDA, 4 on CPU); warm_up: (rows, columns) shapes compiled
-        at load (default DEFAULT_WARM_UP when compiling)."""
+        at load (default hf_generation.DEFAULT_WARM_UP when compiling)."""
         self.spec = spec
         self.model_path = model_path
         self.device = device
@@ -94,36 +89,10 @@ class TransformersEngine:
 
     def _start_batcher(self, loaded: LoadedModel) -> Batcher | None:
         """The fast path's batcher, warmed up (compiled) for the common shapes; None for `generate`."""
-        import torch
-
-        if self.decoding == "generate":
-            self.decoding_note = "transformers generate (chosen)"
-            return None
-        from .hf_generation import _as_set, _greedy_config
-
-        config = _greedy_config(loaded, 1)
-        try:
-            decoder = Decoder(loaded.model, eos_ids=_as_set(config.eos_token_id),
-                              pad_id=int(config.pad_token_id), repetition_penalty=config.repetition_penalty,
-                              compile=self.compile)
-        except Ineligible as why:
-            if self.decoding == "fast":
-                raise
-            self.decoding_note = f"transformers generate ({why})"
-            return None
-        on_cuda = loaded.device.startswith("cuda")
-        batcher = Batcher(decoder, self.max_batch or (32 if on_cuda else 4), name=f"chatvlmllm-{self.spec.key}")
-        if decoder.compile:
-            prompt = torch.tensor([loaded.processor.tokenizer.encode("Warm up.")], device=loaded.device)
-            started = time.perf_counter()
-            for rows, columns in self.warm_up or DEFAULT_WARM_UP:
-                batcher.warm_up(rows, columns, prompt)
-            self.warm_up_s = time.perf_counter() - started
-        compiled = {"inductor": "torch.compile", "graphs": "CUDA graphs", "eager": "uncompiled"}[decoder.mode]
-        if decoder.compile_error:
-            compiled += f"; {decoder.compile_error}"
-        self.decoding_note = f"batched static-cache decoding ({compiled}), up to {batcher.max_rows} rows"
-        return batcher
+        fast = start_fast_decoding(loaded, self.decoding, self.compile, self.max_batch, self.warm_up,
+                                   name=f"chatvlmllm-{self.spec.key}")
+        self.decoding_note, self.warm_up_s = fast.note, fast.warm_up_s
+        return fast.batcher
 
     @property
     def max_in_flight(self) -> int:
