@@ -1,8 +1,9 @@
 """One page through several models or modes: results side by side, timings, counts and a text diff.
 
-Scheduling: runs on local engines share this machine's device, so they go one after another, in
-the order asked (a model used twice is loaded once: the model manager keeps it). Runs on servers
-(engine "openai") go at the same time as each other and as the local ones.
+Scheduling: runs on local engines share this machine's device, so different local models go one
+after another, in the order asked (a model used twice is loaded once: the model manager keeps it).
+The runs of one local model go at the same time: its batcher decodes them as one batch. Runs on
+servers (engine "openai") go at the same time as each other and as the local ones.
 """
 from __future__ import annotations
 
@@ -203,8 +204,16 @@ def compare_page(page: Page, runs: list[Run], *, source: str = "page", options: 
         (server if _engine_name(run) in SERVER_ENGINES else local).append(index)
 
     def run_local() -> None:
+        by_model: dict[str, list[int]] = {}
         for index in local:
-            execute(index)
+            by_model.setdefault(runs[index].model, []).append(index)
+        for indices in by_model.values():  # one model at a time; its runs together (one batch)
+            together = [threading.Thread(target=execute, args=(i,), name=f"compare-{i}", daemon=True)
+                        for i in indices]
+            for thread in together:
+                thread.start()
+            for thread in together:
+                thread.join()
 
     threads = [threading.Thread(target=execute, args=(i,), name=f"compare-{i}", daemon=True) for i in server]
     threads.append(threading.Thread(target=run_local, name="compare-local", daemon=True))

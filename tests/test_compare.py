@@ -126,6 +126,28 @@ def test_local_runs_go_one_after_another_and_server_runs_at_once(monkeypatch):
     assert [c.engine for c in comparison.columns] == ["classic", "transformers", "openai", "openai"]
 
 
+def test_runs_of_one_local_model_go_together_after_the_model_before(monkeypatch):
+    """Two modes of one local model run at once (its batcher decodes them as one batch); the
+    other local model's run comes first, never overlapping them."""
+    from PIL import Image
+
+    import pipelines.pipeline
+    from pipelines.catalogue import get_spec
+    from pipelines.documents import Page
+
+    log: list = []
+    lock = threading.Lock()
+    engines = {"classic": "classic", "got_ocr2": "transformers"}
+    monkeypatch.setattr(pipelines.pipeline, "load_pipeline",
+                        lambda model: FakePipeline(get_spec(model).key, engines[get_spec(model).key], log, lock))
+    runs = parse_runs(["classic:layout_all", "got_ocr2:text_only", "got_ocr2:text_formatted"])
+    compare_page(Page(Image.new("RGB", (40, 60), "white"), 0), runs)
+    classic = next((start, end) for key, start, end in log if key == "classic")
+    got = sorted((start, end) for key, start, end in log if key == "got_ocr2")
+    assert len(got) == 2 and classic[1] <= got[0][0]
+    assert got[0][1] > got[1][0]  # the two runs of one model overlap
+
+
 # -- two tiny twins plus classic, through the app --------------------------------------------------
 
 RUNS = ["qwen2_vl_2b:text_only", "got_ocr2:text_only", "classic:layout_all"]

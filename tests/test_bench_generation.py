@@ -1,0 +1,44 @@
+"""The decoding benchmark's CPU smoke run (bench/generation.py --tiny): it runs end to end, measures
+both paths side by side, and in fp32 the fast path's greedy tokens equal generate's everywhere."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
+
+def test_tiny_benchmark_measures_both_paths_and_they_agree(tmp_path):
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        import generation
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    results = generation.main(["--tiny", "--out", str(tmp_path), "--name", "smoke"])
+    saved = json.loads((tmp_path / "smoke.json").read_text())
+    assert saved["models"] == json.loads(json.dumps(results["models"]))
+    assert [m["model"] for m in saved["models"]] == ["dots_ocr", "qwen2_vl_2b", "qwen3_vl_2b"]
+    for model in saved["models"]:
+        assert "error" not in model, model
+        assert model["skipped"] == []
+        assert model["dtype"] == "float32" and model["page_px"] == [1654, 2339]  # A4 at 200 dpi
+        assert model["generate"]["tokens"] == model["fast"]["tokens"] == 24  # the end tokens never win
+        assert model["divergence"]["fast_vs_generate_batch1"] is None
+        assert model["fast"]["mode"] == "eager" and "batched static-cache decoding" in model["fast"]["path"]
+        for side in ("generate", "fast"):
+            assert [b["rows"] for b in model[side]["batches"]] == [1, 4]
+            assert all(b["rows_diverging_from_fast_batch1"] == 0 for b in model[side]["batches"])
+            assert all(b["tokens"] == 12 and b["decode_tokens_per_s"] > 0 for b in model[side]["batches"])
+        assert model["fast"]["batches"][1]["max_rows_busy"] == 4  # four pages decoded as one batch
+        assert model["fast"]["job"]["pages"] == 6 and model["fast"]["job"]["pages_per_s"] > 0
+        assert model["app_overhead"]["elements"] > 0
+    table = (tmp_path / "smoke.md").read_text()
+    assert "| model | path | prefill s | ms/token | page s | tok/s b1 | tok/s b4 | pages/s (job) |" in table
+    assert table.count("| fast (eager) |") == 3 and table.count("| generate |") == 3
