@@ -25,6 +25,7 @@ class LoadedModel:
     key: str
     memory_bytes: int
     idle_s: float
+    decoding: str = ""  # how it generates (the transformers engine's fast path or generate, and why)
 
 
 def default_budget_bytes() -> int:
@@ -86,7 +87,8 @@ class ModelManager:
         now = time.monotonic()
         with self._state_lock:
             return sorted(
-                (LoadedModel(key, engine.memory_bytes(), now - used) for key, (engine, used) in self._loaded.items()),
+                (LoadedModel(key, engine.memory_bytes(), now - used, getattr(engine, "decoding_note", ""))
+                 for key, (engine, used) in self._loaded.items()),
                 key=lambda m: m.idle_s,
             )
 

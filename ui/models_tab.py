@@ -7,7 +7,7 @@ from pipelines.model_manager import MANAGER
 
 
 def loaded_models_rows() -> list[list]:
-    return [[m.key, round(m.memory_bytes / 2**20, 1), round(m.idle_s)] for m in MANAGER.loaded()]
+    return [[m.key, round(m.memory_bytes / 2**20, 1), round(m.idle_s), m.decoding] for m in MANAGER.loaded()]
 
 
 def refresh_loaded():
@@ -25,7 +25,7 @@ def unload_model(name: str | None):
 def build_models_tab(demo: gr.Blocks) -> None:
     gr.Markdown("Models load on first use and stay loaded within the memory budget; the least "
                 "recently used one is unloaded first.")
-    loaded_table = gr.Dataframe(headers=["model", "memory (MB)", "idle (s)"],
+    loaded_table = gr.Dataframe(headers=["model", "memory (MB)", "idle (s)", "decoding"],
                                 interactive=False, label="Loaded models", elem_id="loaded-models")
     with gr.Row():
         unload_choice = gr.Dropdown([], label="Loaded model to unload", allow_custom_value=True)
