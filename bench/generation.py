@@ -267,6 +267,11 @@ def app_overhead(key: str, loaded: LoadedModel, page, mode: str, limits) -> dict
 
 def measure(key: str, args, deadline: float) -> dict:
     device = args.device
+    full = key in args.full_models.split(",")
+    # Compiling costs tens of seconds per decode shape on a GPU: the other models get the batch-1
+    # page and the batch-8 sweep only, so that one run fits in about 8 minutes.
+    batches = args.batches if full else [b for b in args.batches if b <= 8]
+    job_pages = args.job_pages if full else 0
     dtype = torch.float32 if args.tiny or not device.startswith("cuda") else torch.bfloat16
     report: dict = {"model": key, "dtype": str(dtype).replace("torch.", ""), "skipped": []}
     started = time.perf_counter()
@@ -297,9 +302,9 @@ def measure(key: str, args, deadline: float) -> dict:
                           "ms_per_token": 1000 * (naive.generate_s - naive.first_token_s) / max(naive.generated - 1, 1),
                           "peak_gib": measured.peak_gib, "batches": []}
     # 2. the fast path: first call (compiling the shapes this run uses), then one page.
-    shapes = _shapes(inputs.prompt_tokens, n, args)
+    shapes = _shapes(inputs.prompt_tokens, n, batches, bool(job_pages))
     with Clock(device) as measured:
-        fast = start_fast_decoding(loaded, compile=args.compile, max_batch=max(args.batches), warm_up=shapes)
+        fast = start_fast_decoding(loaded, compile=args.compile, max_batch=max(batches), warm_up=shapes)
     batcher = fast.batcher
     report["fast"] = {"path": fast.note, "first_call_s": measured.seconds, "warm_up_shapes": [list(s) for s in shapes],
                       "batches": []}
@@ -311,8 +316,25 @@ def measure(key: str, args, deadline: float) -> dict:
     report["divergence"] = {"fast_vs_generate_batch1": first_divergence(quick.token_ids, naive.token_ids),
                             "tokens": n}
     alone = list(quick.token_ids)
+    # 2b. on CUDA, the other way to remove launch overhead: the uncompiled step as a CUDA graph.
+    if batcher.decoder.mode == "inductor" and device.startswith("cuda") and time_left(2 * quick.generate_s + 30,
+                                                                                        "CUDA graphs"):
+        with Clock(device) as measured:
+            graphs = start_fast_decoding(loaded, compile="graphs", max_batch=1,
+                                         warm_up=tuple(s for s in shapes if s[0] == 1))
+        first_call = measured.seconds
+        with Clock(device) as measured:
+            page_run = decode_batched(graphs.batcher, loaded, inputs, n, True)
+        report["fast_graphs"] = {
+            "path": graphs.note, "mode": graphs.batcher.decoder.mode, "first_call_s": first_call,
+            "prefill_s": page_run.first_token_s, "page_s": page_run.generate_s, "tokens": page_run.generated,
+            "ms_per_token": 1000 * (page_run.generate_s - page_run.first_token_s) / max(page_run.generated - 1, 1),
+            "peak_gib": measured.peak_gib, "batches": [],
+            "divergence_from_generate": first_divergence(page_run.token_ids, naive.token_ids),
+        }
+        graphs.batcher.close()
     # 3. batches, side by side.
-    for rows in args.batches:
+    for rows in batches:
         estimate = report["generate"]["prefill_s"] * rows * 2 + args.steps * rows * 0.002
         if not time_left(estimate, f"batch {rows}"):
             continue
@@ -326,12 +348,12 @@ def measure(key: str, args, deadline: float) -> dict:
             report[name]["batches"].append(result)
     # 4. the job: --job-pages pages of n tokens, all submitted at once.
     per_page = report["fast"]["page_s"]
-    if time_left(per_page * args.job_pages / max(args.batches) * 2 + report["fast"]["prefill_s"] * args.job_pages,
-                 "job"):
-        job = fast_rows(batcher, loaded, inputs, args.job_pages, n)
+    if job_pages and time_left(per_page * job_pages / max(batches) * 2 + report["fast"]["prefill_s"] * job_pages,
+                               "job"):
+        job = fast_rows(batcher, loaded, inputs, job_pages, n)
         job.pop("token_ids")
-        report["fast"]["job"] = {"pages": args.job_pages, "tokens_per_page": n, "wall_s": job["total_s"],
-                                 "pages_per_s": args.job_pages / job["total_s"], "prefill_s": job["prefill_s"],
+        report["fast"]["job"] = {"pages": job_pages, "tokens_per_page": n, "wall_s": job["total_s"],
+                                 "pages_per_s": job_pages / job["total_s"], "prefill_s": job["prefill_s"],
                                  "peak_gib": job["peak_gib"]}
     widest = max(report["generate"]["batches"], key=lambda b: b["rows"], default=None)
     if widest:  # generate on the job, estimated from its widest measured batch
@@ -346,7 +368,7 @@ def measure(key: str, args, deadline: float) -> dict:
     return report
 
 
-def _shapes(prompt_tokens: int, page_tokens: int, args) -> tuple[tuple[int, int], ...]:
+def _shapes(prompt_tokens: int, page_tokens: int, batches: list[int], job: bool) -> tuple[tuple[int, int], ...]:
     """The decode shapes this run will meet, compiled up front like the app's warm-up at load."""
     from pipelines.engines.fast_decode import bucket_columns, bucket_rows
 
@@ -354,10 +376,11 @@ def _shapes(prompt_tokens: int, page_tokens: int, args) -> tuple[tuple[int, int]
     columns = {bucket_columns(prompt_tokens + margin)}
     while max(columns) < prompt_tokens + page_tokens + margin:
         columns.add(bucket_columns(max(columns) + 1))
-    rows = {1} | {bucket_rows(b, max(args.batches)) for b in args.batches}
+    rows = {1} | {bucket_rows(b, max(batches)) for b in batches}
     short = bucket_columns(prompt_tokens + margin)
     shapes = {(1, c) for c in columns} | {(r, short) for r in rows}
-    shapes |= {(max(rows), c) for c in columns}  # the job runs at the widest batch
+    if job:  # the job runs at the widest batch, its cache growing like a page's
+        shapes |= {(max(rows), c) for c in columns}
     return tuple(sorted(shapes))
 
 
@@ -376,11 +399,15 @@ def markdown(results: dict) -> str:
         if "error" in model:
             lines.append(f"| {model['model']} | failed: {model['error']} |")
             continue
-        for name in ("generate", "fast"):
-            side = model[name]
+        for name in ("generate", "fast", "fast_graphs"):
+            side = model.get(name)
+            if side is None:
+                continue
             per_batch = {b["rows"]: b for b in side["batches"]}
             rates = [f"{per_batch[b]['decode_tokens_per_s']:,.0f}" if b in per_batch else "–" for b in batches]
-            if name == "fast":
+            if name == "fast_graphs":
+                pages, label, first = "–", f"fast ({side['mode']}, batch 1 only)", f"{side['first_call_s']:.1f}"
+            elif name == "fast":
                 job = side.get("job")
                 pages = f"{job['pages_per_s']:.2f} ({job['pages']} pages)" if job else "–"
                 label, first = f"fast ({side['mode']})", f"{side['first_call_s']:.1f}"
@@ -398,8 +425,10 @@ def markdown(results: dict) -> str:
         rows = "; ".join(f"{name} b{b['rows']}: {b['rows_diverging_from_fast_batch1']} rows differ from fast b1"
                          + (f" (first at token {b['first_divergence']})" if b["first_divergence"] is not None else "")
                          for name in ("generate", "fast") for b in model[name]["batches"])
+        graphs = model.get("fast_graphs")
+        extra = f"; CUDA-graphs path vs generate: {graphs['divergence_from_generate']}" if graphs else ""
         lines.append(f"- {model['model']}: fast vs generate at batch 1: "
-                     f"{model['divergence']['fast_vs_generate_batch1']}; {rows}")
+                     f"{model['divergence']['fast_vs_generate_batch1']}{extra}; {rows}")
     lines += ["", "App overhead per page (outside the model):", ""]
     for model in results["models"]:
         if "error" in model:
@@ -424,6 +453,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=None, help="tokens per batch sweep (default 128; tiny 12)")
     parser.add_argument("--batches", default=None, help="batch sizes (default 1,8,32; tiny 1,4)")
     parser.add_argument("--job-pages", type=int, default=None, help="pages in the job (default 64; tiny 6)")
+    parser.add_argument("--full-models", default="dots_ocr",
+                        help="models measured at every batch size and on the job; the others get batch 1 and 8")
     parser.add_argument("--compile", default="auto", help="auto, inductor, graphs or none")
     parser.add_argument("--budget-s", type=float, default=480, help="skip what would run past this")
     parser.add_argument("--out", type=Path, default=BENCH / "results")
