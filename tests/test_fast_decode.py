@@ -252,6 +252,34 @@ def test_a_compiler_failure_falls_back_to_uncompiled_decoding(twin_root, pages, 
     engine.unload()
 
 
+def test_waiting_for_a_row_does_not_count_against_the_time_limit_and_a_stop_ends_a_waiting_page(
+        twin_root, pages):
+    engine = engine_for("qwen2_vl_2b", twin_root)
+    loaded = engine._ensure_loaded()
+    inputs = page_prompt(engine, pages[0])
+    batcher = engine._batcher
+    release, holder = held_batcher(batcher)
+    results = {}
+    stop = threading.Event()
+    stop.set()
+    threads = [
+        threading.Thread(target=lambda: results.update(timed=engine._generate(loaded, inputs, 10, True, time_limit_s=0.5))),
+        threading.Thread(target=lambda: results.update(stopped=engine._generate(loaded, inputs, 10, True, stop=stop))),
+    ]
+    for thread in threads:
+        thread.start()
+    while batcher._waiting() < 2:
+        threading.Event().wait(0.01)
+    threading.Event().wait(0.8)  # longer than the time limit, spent waiting
+    release.set()
+    for thread in threads:
+        thread.join()
+    holder.join()
+    assert results["timed"].generated == 10 and results["timed"].stopped_by is None
+    assert results["stopped"].generated == 0 and results["stopped"].stopped_by == "stopped"
+    assert results["stopped"].text == "" and not results["stopped"].truncated
+
+
 def test_a_failing_prompt_fails_alone(twin_root, pages):
     engine = engine_for("qwen3_vl_2b", twin_root)
     loaded = engine._ensure_loaded()

@@ -32,7 +32,8 @@ class DecodeRequest:
     max_new_tokens: int
     on_tokens: Callable[[list[int]], None] | None = None
     stop: threading.Event | None = None
-    deadline: float | None = None  # time.perf_counter() value
+    time_limit_s: float | None = None  # from the start of its prefill: waiting for a row is not counted
+    deadline: float | None = None  # time.perf_counter() value, set when its prefill starts
     submitted: float = field(default_factory=time.perf_counter)
     tokens: list[int] = field(default_factory=list)
     prompt_tokens: int = 0
@@ -171,6 +172,11 @@ class Batcher:
 
     def _prefill(self, request: DecodeRequest) -> Prefill | None:
         started = time.perf_counter()
+        if request.stop is not None and request.stop.is_set():  # stopped while it waited
+            request.finish(stopped_by=STOPPED)
+            return None
+        if request.time_limit_s:
+            request.deadline = started + request.time_limit_s
         try:
             prefill = self.decoder.prefill(request.tensors)
         except BaseException as error:  # noqa: BLE001 - this request fails, the batch goes on

@@ -142,7 +142,7 @@ def decode_batched(batcher: Batcher, loaded: LoadedModel, inputs: ModelInputs, m
     started = time.perf_counter()
     request = DecodeRequest(
         tensors=_on_device(loaded, inputs), max_new_tokens=max_new_tokens, on_tokens=text.add if text else None,
-        stop=stop, deadline=started + time_limit_s if time_limit_s else None, submitted=started,
+        stop=stop, time_limit_s=time_limit_s, submitted=started,
     )
     try:
         batcher.submit(request)
@@ -154,7 +154,7 @@ def decode_batched(batcher: Batcher, loaded: LoadedModel, inputs: ModelInputs, m
     return Generation(
         text=decode(loaded, new_ids, end_ids, keep_special_tokens),
         generated=len(new_ids),
-        truncated=len(new_ids) >= max_new_tokens and new_ids[-1] not in _as_set(config.eos_token_id),
+        truncated=bool(new_ids) and len(new_ids) >= max_new_tokens and new_ids[-1] not in _as_set(config.eos_token_id),
         first_token_s=(request.first_token_at or request.finished_at) - started,
         generate_s=request.finished_at - started,
         stopped_by=request.stopped_by,
