@@ -14,7 +14,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from pipelines import ParseOptions, get_spec, load_pipeline  # noqa: E402
+from pipelines import ParseOptions, PipelineError, get_spec, load_pipeline  # noqa: E402
 from pipelines.engines import fast_decode  # noqa: E402
 from pipelines.engines.batcher import Batcher, DecodeRequest  # noqa: E402
 from pipelines.engines.fast_decode import Decoder, Ineligible  # noqa: E402
@@ -196,6 +196,24 @@ def test_a_page_joins_a_running_batch_and_the_cache_grows(twin_root, pages, monk
     assert one.tokens == list(expected[0]) and two.tokens == list(expected[1])
 
 
+def test_eager_attention_gets_an_additive_mask_and_the_same_tokens(twin_root, pages):
+    engine = TransformersEngine(get_spec("qwen2_5_vl_3b"), model_path=twin_path("qwen2_5_vl_3b", twin_root))
+    loaded = engine._ensure_loaded()
+    loaded.model.set_attn_implementation("eager")
+    assert loaded.model.config.get_text_config()._attn_implementation == "eager"
+    inputs = page_prompt(engine, pages[0])
+    expected = reference(engine, inputs, 16)
+    config = loaded.model.generation_config
+    decoder = Decoder(loaded.model, eos_ids=set(_as_list(config.eos_token_id)), pad_id=config.pad_token_id,
+                      repetition_penalty=None, compile=False)
+    assert decoder.additive_mask
+    batcher = Batcher(decoder, max_rows=2)
+    request = batcher.submit(DecodeRequest(on_device(engine, inputs), 16))
+    batcher.close()
+    engine.unload()
+    assert request.tokens == list(expected)
+
+
 def test_repetition_penalty_matches_generate(twin_root, pages):
     engine = engine_for("lighton_ocr", twin_root)
     loaded = engine._ensure_loaded()
@@ -330,5 +348,6 @@ def test_unload_stops_the_worker_and_frees_the_caches(twin_root, pages):
     assert engine.memory_bytes() > weights  # the KV caches count too
     engine.unload()
     assert engine._batcher is None and not batcher._thread.is_alive() and batcher.memory_bytes() == 0
-    with pytest.raises(RuntimeError, match="unloaded"):
+    with pytest.raises(PipelineError, match="unloaded while this request waited") as error:
         batcher.submit(DecodeRequest(None, 4))
+    assert error.value.code == "model_unloaded"

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ..errors import PipelineError
 from .fast_decode import Decoder, DecodeState, Prefill, bucket_columns, bucket_rows
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,8 @@ class Batcher:
     def _put(self, item) -> None:
         with self._wake:
             if self._closed:
-                raise RuntimeError("the model was unloaded")
+                raise PipelineError("model_unloaded", "The model was unloaded while this request waited; "
+                                    "run it again to load it anew.")
             self._queue.append(item)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._work, name=self.name, daemon=True)
