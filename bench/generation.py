@@ -85,6 +85,7 @@ def build(key: str, tiny: bool, device: str, dtype) -> LoadedModel:
         config, processor, _ = BUILDERS[key]()
         if not tiny:
             settings = config.to_dict()
+            settings["text_config"].pop("layer_types", None)  # one per layer: derived again for 28
             settings["text_config"].update(REAL_TEXT[key], tie_word_embeddings=True)
             settings["vision_config"].update(REAL_VISION[key])
             settings["tie_word_embeddings"] = True
@@ -102,10 +103,8 @@ def build(key: str, tiny: bool, device: str, dtype) -> LoadedModel:
     model.generation_config.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else ends[0]
     model.generation_config.do_sample = False
     with torch.no_grad():  # random weights must not end a page early: the end tokens can never win
-        output = model.get_output_embeddings()
-        if output.weight.data_ptr() == model.get_input_embeddings().weight.data_ptr():  # tied: untie first
-            output.weight = torch.nn.Parameter(output.weight.detach().clone())
-        output.weight[ends] = 0
+        # (with tied embeddings this also zeroes their input rows: harmless for random weights)
+        model.get_output_embeddings().weight[ends] = 0
     return LoadedModel(model, processor, device, dtype, CHAT_TEMPLATE)
 
 

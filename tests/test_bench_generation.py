@@ -46,3 +46,30 @@ def test_tiny_benchmark_measures_both_paths_and_they_agree(tmp_path):
     assert "| model | path | prefill s | ms/token | page s | tok/s b1 | tok/s b4 | pages/s (job) |" in table
     assert table.count("| fast (eager) |") == 3 and table.count("| generate |") == 3
     assert "6 pages" in table.split("| dots_ocr | fast")[1].split("\n")[0]
+
+
+def test_real_size_builds_have_the_published_parameter_counts():
+    """What the GPU run measures: the architectures at their published sizes (built on the meta
+    device here: no memory, no weights), and the A4 page's visual tokens as the app sends them."""
+    import torch
+
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        import generation
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    from pipelines import get_spec, load_document
+    from pipelines.engines.hf_inputs import CHAT_TEMPLATE, page_inputs
+    from pipelines.families import ImageLimits, get_family
+
+    page = load_document(generation.SOURCE, dpi=200, pages="1").pages[0]
+    expected = {  # parameters (dots.ocr: the checkpoint's 643 tensors), visual tokens of the page
+        "dots_ocr": (3_039_179_264, 4956), "qwen2_vl_2b": (2_208_985_600, 1260), "qwen3_vl_2b": (2_127_532_032, 3796),
+    }
+    for key, (parameters, visual) in expected.items():
+        loaded = generation.build(key, False, "meta", torch.bfloat16)
+        assert sum(p.numel() for p in loaded.model.parameters()) == parameters, key
+        request = get_family(get_spec(key).family).request(generation.MODES[key], *page.size, ImageLimits())
+        inputs = page_inputs(loaded.processor, CHAT_TEMPLATE, page.image, request.prompt, request.system,
+                             request.model_size, request.processor_kwargs)
+        assert int((inputs.tensors["input_ids"] == loaded.model.config.image_token_id).sum()) == visual, key
