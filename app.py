@@ -15,7 +15,7 @@ import gradio as gr
 from pipelines import Limits
 from pipelines.api import create_rest_app
 from ui.chat_tab import build_chat_tab, chat_api
-from ui.common import CSS, MODEL_DIRS_ENV, share_upload
+from ui.common import CSS, MODEL_DIRS_ENV, MODEL_EVENTS, share_upload
 from ui.compare_tab import build_compare_tab, compare_api
 from ui.models_tab import build_models_tab
 from ui.parse_tab import build_parse_tab
@@ -39,9 +39,9 @@ def build_demo() -> gr.Blocks:
             build_models_tab(demo)
         upload.change(share_upload, upload, [chat_file, compare_file, region_file], api_visibility="private")
         # Endpoints for gradio_client (the UI's own events above are private).
-        gr.api(chat_api, api_name="chat", concurrency_limit=2, concurrency_id="models")
-        gr.api(compare_api, api_name="compare", concurrency_limit=2, concurrency_id="models")
-        gr.api(region_text_api, api_name="region_text", concurrency_limit=2, concurrency_id="models")
+        gr.api(chat_api, api_name="chat", **MODEL_EVENTS)
+        gr.api(compare_api, api_name="compare", **MODEL_EVENTS)
+        gr.api(region_text_api, api_name="region_text", **MODEL_EVENTS)
     return demo
 
 

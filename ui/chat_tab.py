@@ -11,7 +11,7 @@ from gradio.data_classes import FileData
 from pipelines import DocumentResult, list_models, load_pipeline
 from pipelines.chat import CHAT_PRESETS, answer_markdown, page_text_of
 from pipelines.render.draw import draw_elements
-from ui.common import LATEX, STREAM_INTERVAL_S, UPLOAD_TYPES, file_digest, load_page, save_image, user_error
+from ui.common import LATEX, MODEL_EVENTS, STREAM_INTERVAL_S, UPLOAD_TYPES, file_digest, load_page, save_image, user_error
 
 CHAT_MODELS = [(spec.label, spec.key) for spec in list_models() if spec.can_chat]
 
@@ -193,9 +193,9 @@ def build_chat_tab(state: gr.State) -> gr.File:
     private = {"api_visibility": "private"}
     answering = message.submit(chat_add, [message, turns, chat_file], [message, turns, chatbot, chat_file],
                                **private).success(chat_respond, respond_inputs, respond_outputs,
-                                                  concurrency_limit=2, concurrency_id="models", **private)
+                                                  **MODEL_EVENTS, **private)
     again = regenerate.click(chat_regenerate, turns, [turns, chatbot], **private).success(
-        chat_respond, respond_inputs, respond_outputs, concurrency_limit=2, concurrency_id="models", **private)
+        chat_respond, respond_inputs, respond_outputs, **MODEL_EVENTS, **private)
     stop_button.click(None, None, None, cancels=[answering, again], **private)
     undo.click(chat_undo, turns, [turns, chatbot, message], **private)
     clear.click(lambda: ([], [], None, ""), None, [turns, chatbot, page_view, notes], **private)

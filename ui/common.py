@@ -26,6 +26,10 @@ LATEX = [
 MODEL_DIRS_ENV = "CHATVLMLLM_MODEL_DIRS"
 PAGE_TIME_LIMIT_S = float(os.environ.get("CHATVLMLLM_PAGE_TIME_LIMIT_S", "600"))
 STREAM_INTERVAL_S = float(os.environ.get("CHATVLMLLM_STREAM_INTERVAL_S", "0.25"))  # push rate
+# Events that run models share one concurrency group. A local VLM batches concurrent requests
+# (pipelines/engines/batcher.py), so several users at once cost little more than one.
+MODEL_EVENTS = {"concurrency_limit": int(os.environ.get("CHATVLMLLM_MODEL_CONCURRENCY", "4")),
+                "concurrency_id": "models"}
 UPLOAD_TYPES = [".pdf", ".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"]
 CSS = """
 .text-diff { white-space: pre-wrap; line-height: 1.6; }

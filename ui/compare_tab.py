@@ -12,7 +12,7 @@ from pipelines import ParseOptions, PipelineError, load_document
 from pipelines.compare import MAX_RUNS, Comparison, compare_page, parse_runs, run_choices
 from pipelines.render.draw import draw_elements
 from pipelines.render.markdown import data_url_picture_ref, page_markdown
-from ui.common import LATEX, PAGE_TIME_LIMIT_S, UPLOAD_TYPES, _new_work_dir, load_page, save_image, user_error
+from ui.common import LATEX, MODEL_EVENTS, PAGE_TIME_LIMIT_S, UPLOAD_TYPES, _new_work_dir, load_page, save_image, user_error
 
 
 def compare_views(page, column, index: int):
@@ -140,7 +140,7 @@ def build_compare_tab() -> gr.File:
     private = {"api_visibility": "private"}
     event = run.click(compare_ui, [compare_file, page_number, runs, max_new_tokens],
                       [summary, *groups, *headers, *images, *rendered, *stats, diff_a, diff_b, diff, exports,
-                       comparison], concurrency_limit=2, concurrency_id="models", **private)
+                       comparison], **MODEL_EVENTS, **private)
     stop_button.click(None, None, None, cancels=[event], **private)
     for choice in (diff_a, diff_b):
         choice.change(compare_diff, [comparison, diff_a, diff_b], diff, **private)

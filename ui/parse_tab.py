@@ -18,7 +18,7 @@ from pipelines.render.export import export_zip
 from pipelines.render.markdown import data_url_picture_ref, page_markdown
 from pipelines.render.report import timings_markdown
 from ui.common import (
-    ASSETS, LATEX, PAGE_TIME_LIMIT_S, STREAM_INTERVAL_S, UPLOAD_TYPES, _new_work_dir, file_digest, mode_choices,
+    ASSETS, LATEX, MODEL_EVENTS, PAGE_TIME_LIMIT_S, STREAM_INTERVAL_S, UPLOAD_TYPES, _new_work_dir, file_digest, mode_choices,
     parse_region, user_error,
 )
 
@@ -189,8 +189,7 @@ def build_parse_tab(state: gr.State) -> gr.File:
          server_urls, served_model],
         [annotated, rendered, raw, page_json, page_slider, timings, download, state],
         api_name="parse",
-        concurrency_limit=2,
-        concurrency_id="models",
+        **MODEL_EVENTS,
     )
     stop_button.click(None, None, None, cancels=[parse_event], api_visibility="private")
     page_slider.release(show_page, [state, page_slider, drop_hf], [annotated, rendered, raw, page_json],

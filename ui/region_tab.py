@@ -10,7 +10,7 @@ from pipelines import Element, ParseOptions, PipelineError, list_models, load_do
 from pipelines.catalogue import DEFAULT_MODEL
 from pipelines.region import display_image, editor_region, format_box, read_region
 from pipelines.render.draw import draw_elements
-from ui.common import LATEX, PAGE_TIME_LIMIT_S, UPLOAD_TYPES, load_page, parse_region, save_image, user_error
+from ui.common import LATEX, MODEL_EVENTS, PAGE_TIME_LIMIT_S, UPLOAD_TYPES, load_page, parse_region, save_image, user_error
 
 REGION_MODELS = [
     (f"{spec.label} ({'region prompt' if 'region_text' in spec.modes else 'reads the crop'})", spec.key)
@@ -108,5 +108,5 @@ def build_region_tab() -> gr.File:
         trigger(region_load, [region_file, page_number], [editor, page_state, box, info], **private)
     editor.change(region_from_editor, [editor, page_state], box, **private)
     read.click(region_read, [page_state, model, box, max_new_tokens], [marked, text, info, result_json],
-               concurrency_limit=2, concurrency_id="models", **private)
+               **MODEL_EVENTS, **private)
     return region_file
