@@ -75,19 +75,28 @@ _CLASSIC_OPTIONS = ParseOptions()
 TINY_PIXELS = (28 * 28 * 4, 28 * 28 * 64)
 
 
-def build(key: str, tiny: bool, device: str, dtype) -> LoadedModel:
-    """A random-weight model of this architecture (real size unless tiny) with a working processor."""
+def build(key: str, tiny: bool, device: str, dtype, layers: int | None = None) -> LoadedModel:
+    """A random-weight model of this architecture (real size unless tiny) with a working processor.
+
+    layers: keep the real widths, heads and vocabulary but only this many LM and vision layers
+    (a CPU check of the real-size code paths)."""
+    text, vision = dict(REAL_TEXT[key]), dict(REAL_VISION[key])
+    if layers:
+        text["num_hidden_layers"] = layers
+        vision["depth" if "depth" in vision else "num_hidden_layers"] = layers
+        if "deepstack_visual_indexes" in vision:
+            vision["deepstack_visual_indexes"] = list(range(min(layers, 3)))
     if key == "dots_ocr":
-        config, processor = _dots(tiny)
+        config, processor = _dots(tiny, text, vision)
     else:
         from tests.twins import BUILDERS
 
         config, processor, _ = BUILDERS[key]()
         if not tiny:
             settings = config.to_dict()
-            settings["text_config"].pop("layer_types", None)  # one per layer: derived again for 28
-            settings["text_config"].update(REAL_TEXT[key], tie_word_embeddings=True)
-            settings["vision_config"].update(REAL_VISION[key])
+            settings["text_config"].pop("layer_types", None)  # one per layer: derived again
+            settings["text_config"].update(text, tie_word_embeddings=True)
+            settings["vision_config"].update(vision)
             settings["tie_word_embeddings"] = True
             config = type(config)(**settings)
     from transformers import AutoModelForImageTextToText
@@ -108,7 +117,7 @@ def build(key: str, tiny: bool, device: str, dtype) -> LoadedModel:
     return LoadedModel(model, processor, device, dtype, CHAT_TEMPLATE)
 
 
-def _dots(tiny: bool):
+def _dots(tiny: bool, real_text: dict, real_vision: dict):
     import pipelines.dots_ocr as dots
     from tests.test_dots_native import SPECIAL_TOKENS, TINY_TEXT, TINY_VISION, tiny_tokenizer
     from transformers import Qwen2VLImageProcessor
@@ -117,8 +126,8 @@ def _dots(tiny: bool):
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     processor = dots.DotsVLProcessor(Qwen2VLImageProcessor(**dots.IMAGE_PROCESSOR_SETTINGS), tokenizer,
                                      chat_template=dots.CHAT_TEMPLATE)
-    text = TINY_TEXT if tiny else REAL_TEXT["dots_ocr"]
-    vision = TINY_VISION if tiny else REAL_VISION["dots_ocr"]
+    text = TINY_TEXT if tiny else real_text
+    vision = TINY_VISION if tiny else real_vision
     settings = dict(text, vocab_size=max(len(tokenizer), text.get("vocab_size", 0)))
     config = dots.DotsOCRConfig(image_token_id=ids["<|imgpad|>"], video_token_id=ids["<|video_pad|>"],
                                 pad_token_id=ids["[PAD]"], vision_config=vision, **settings)
@@ -274,7 +283,7 @@ def measure(key: str, args, deadline: float) -> dict:
     dtype = torch.float32 if args.tiny or not device.startswith("cuda") else torch.bfloat16
     report: dict = {"model": key, "dtype": str(dtype).replace("torch.", ""), "skipped": []}
     started = time.perf_counter()
-    loaded = build(key, args.tiny, device, dtype)
+    loaded = build(key, args.tiny, device, dtype, args.layers)
     report["build_s"] = time.perf_counter() - started
     report["parameters"] = sum(p.numel() for p in loaded.model.parameters())
     mode = MODES[key]
@@ -447,6 +456,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--tiny", action="store_true", help="toy sizes on the CPU (smoke test)")
     parser.add_argument("--models", default="dots_ocr,qwen2_vl_2b,qwen3_vl_2b")
     parser.add_argument("--device", default=None)
+    parser.add_argument("--layers", type=int, default=None,
+                        help="real widths and vocabulary but this many LM and vision layers (CPU checks)")
     parser.add_argument("--dpi", type=float, default=200)
     parser.add_argument("--page-tokens", type=int, default=None, help="tokens per page (default 1500; tiny 24)")
     parser.add_argument("--steps", type=int, default=None, help="tokens per batch sweep (default 128; tiny 12)")
