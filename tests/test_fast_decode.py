@@ -254,6 +254,26 @@ def test_compiled_decoding_is_token_identical(twin_root, pages):
     assert results == expected
 
 
+def test_a_shape_met_uncompiled_runs_at_once_and_compiles_when_idle(twin_root, pages):
+    """No page waits for the compiler: a batch shape not compiled at load decodes uncompiled, and
+    the worker compiles it once nothing is queued; later pages of that shape use the compiled step."""
+    engine = engine_for("qwen2_5_vl_3b", twin_root, compile=True, warm_up=((2, 1024),))
+    decoder = engine._batcher.decoder
+    inputs = page_prompt(engine, pages[2], 28 * 28 * 20)
+    expected = reference(engine, inputs, 12)
+    assert (1, 1024) not in decoder._compiled_shapes
+    compile_s = decoder.compile_s
+    first = engine._generate(engine._ensure_loaded(), inputs, 12, True)  # one page: a batch of 1 row
+    assert first.token_ids == expected
+    for _ in range(600):  # the idle worker compiles (1, 1024)
+        if (1, 1024) in decoder._compiled_shapes:
+            break
+        threading.Event().wait(0.1)
+    assert (1, 1024) in decoder._compiled_shapes and not decoder.pending_shapes
+    assert decoder.compile_s > compile_s
+    assert engine._generate(engine._ensure_loaded(), inputs, 12, True).token_ids == expected
+
+
 def test_a_compiler_failure_falls_back_to_uncompiled_decoding(twin_root, pages, monkeypatch):
     def broken(self, state):
         raise RuntimeError("no C++ compiler")

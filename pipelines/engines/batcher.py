@@ -111,9 +111,7 @@ class Batcher:
         def run() -> float:
             started = time.perf_counter()
             prefill = self.decoder.prefill({"input_ids": prompt_ids})
-            state = self._state(rows, columns, prefill)
-            self.decoder.start_row(state, 0, prefill, 4)
-            self.decoder.step(state)
+            self._keep((rows, columns), self.decoder.prepare_shape(rows, columns, like=prefill))
             return time.perf_counter() - started
 
         return self.call(run)
@@ -148,6 +146,7 @@ class Batcher:
 
         with torch.inference_mode():
             while True:
+                self._compile_pending()
                 with self._wake:
                     while not self._queue and not self._closed:
                         self._wake.wait()
@@ -164,6 +163,19 @@ class Batcher:
                     head.finished.set()
                     continue
                 self._decode_batch()
+
+    def _compile_pending(self) -> None:
+        """While nobody waits, compile the decode shapes that recent batches ran uncompiled."""
+        while self.decoder.pending_shapes and not self._closed:
+            with self._wake:
+                if self._queue:
+                    return
+            shape = min(self.decoder.pending_shapes)
+            try:
+                self._keep(shape, self.decoder.prepare_shape(*shape))
+            except Exception:  # noqa: BLE001 - e.g. out of memory: that shape stays uncompiled
+                log.exception("compiling decode shape %s failed", shape)
+                self.decoder.pending_shapes.discard(shape)
 
     def _take(self, limit: int) -> list[DecodeRequest]:
         taken = []

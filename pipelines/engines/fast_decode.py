@@ -178,6 +178,8 @@ class Decoder:
         self.sync_every = sync_every or (8 if self.device.type == "cuda" else 1)
         self._step = self._compiled_step() if self.mode == "inductor" else self._decode_step
         self._compiled_shapes: set[tuple[int, int]] = set()
+        self.pending_shapes: set[tuple[int, int]] = set()  # met uncompiled: compile when idle
+        self._layer_shapes = None  # (per-layer cache shapes, dtype), learnt from the first prefill
         self._graph_pool = None
 
     @property
@@ -214,6 +216,7 @@ class Decoder:
     def _allocate(self, rows: int, columns: int, shapes, dtype) -> DecodeState:
         import torch
 
+        self._layer_shapes = (shapes, dtype)
         cache = SlotCache(rows, columns, shapes, dtype, self.device)
         state = DecodeState(
             cache=cache,
@@ -226,7 +229,8 @@ class Decoder:
         )
         if self.mode == "inductor":
             for tensor in state.tensors():
-                torch._dynamo.mark_static_address(tensor)
+                # guard=False: a new state of a compiled shape re-records its CUDA graph, no recompile
+                torch._dynamo.mark_static_address(tensor, guard=False)
         return state
 
     def reset(self, state: DecodeState) -> None:
@@ -262,20 +266,43 @@ class Decoder:
             state.seen[row, prefill.first_token] = True
 
     def step(self, state: DecodeState) -> None:
-        """One token for every row, in place: state.tokens holds the new tokens afterwards."""
-        if self.mode == "inductor" and (state.cache.rows, state.cache.columns) not in self._compiled_shapes:
-            self._prepare(state, self._compile_shape)
-        if self.mode == "graphs" and "step" not in state.graphs:
-            self._prepare(state, self._record_graph)
-        if self.mode == "inductor":
-            import torch
+        """One token for every row, in place: state.tokens holds the new tokens afterwards.
 
-            torch.compiler.cudagraph_mark_step_begin()
-            self._step(state)
+        With torch.compile, a shape that is not compiled yet runs uncompiled and is noted in
+        `pending_shapes`: compiling takes tens of seconds, so it happens at load (warm-up) or when
+        the worker is idle (`prepare_shape`), never while a page waits for its tokens."""
+        if self.mode == "inductor":
+            shape = (state.cache.rows, state.cache.columns)
+            if shape in self._compiled_shapes:
+                import torch
+
+                torch.compiler.cudagraph_mark_step_begin()
+                self._step(state)
+                return
+            self.pending_shapes.add(shape)
         elif self.mode == "graphs":
-            state.graphs["step"].replay()
+            if "step" not in state.graphs:  # recording takes a moment, unlike compiling
+                self._prepare(state, self._record_graph)
+            if self.mode == "graphs":
+                state.graphs["step"].replay()
+                return
+        self._decode_step(state)
+
+    def prepare_shape(self, rows: int, columns: int, like: Prefill | None = None) -> DecodeState:
+        """A fresh state of this shape with its decode step compiled (or recorded) for it."""
+        if like is not None:
+            state = self.new_state(rows, columns, like)
+        elif self._layer_shapes is not None:
+            state = self._allocate(rows, columns, *self._layer_shapes)
         else:
-            self._decode_step(state)
+            raise ValueError("the first shape needs a prefill to learn the cache's layout")
+        self.reset(state)
+        self.pending_shapes.discard((rows, columns))
+        if self.mode == "inductor":
+            self._prepare(state, self._compile_shape)
+        elif self.mode == "graphs":
+            self._prepare(state, self._record_graph)
+        return state
 
     def _prepare(self, state: DecodeState, how) -> None:
         """Compile or record the step for this state's shape; on failure fall back a mode."""
@@ -293,6 +320,7 @@ class Decoder:
             if self.mode == "inductor":
                 torch._dynamo.reset()
             self.mode, self._step = fallback, self._decode_step
+            self.pending_shapes.clear()
             state.graphs.clear()
         finally:  # warm-up calls must leave the state as they found it
             for tensor, copy in zip(saved, before):
