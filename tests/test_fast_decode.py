@@ -329,6 +329,23 @@ def test_a_failing_prompt_fails_alone(twin_root, pages):
     assert engine._generate(loaded, good, 8, True).token_ids == reference(engine, good, 8)
 
 
+def test_decoding_settings_come_from_the_environment_when_not_given(twin_root, monkeypatch):
+    monkeypatch.setenv("CHATVLMLLM_DECODING", "generate")
+    monkeypatch.setenv("CHATVLMLLM_COMPILE", "none")
+    monkeypatch.setenv("CHATVLMLLM_MAX_BATCH", "8")
+    engine = TransformersEngine(get_spec("glm_ocr"), model_path=build_twin("glm_ocr", twin_root))
+    assert (engine.decoding, engine.compile, engine.max_batch) == ("generate", False, 8)
+    engine.load()
+    assert engine._batcher is None and engine.decoding_note == "transformers generate (chosen)"
+    engine.unload()
+    given = TransformersEngine(get_spec("glm_ocr"), model_path=build_twin("glm_ocr", twin_root), decoding="auto",
+                               max_batch=2)
+    assert (given.decoding, given.max_batch) == ("auto", 2)
+    given.load()
+    assert given.max_in_flight == 2 and given.decoding_note.endswith("up to 2 rows")
+    given.unload()
+
+
 def test_models_that_cannot_take_the_fast_path_keep_generate(twin_root):
     florence = TransformersEngine(get_spec("florence2"), model_path=build_twin("florence2", twin_root))
     florence.load()

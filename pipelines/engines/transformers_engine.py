@@ -35,8 +35,8 @@ class TransformersEngine:
 
     def __init__(self, spec: ModelSpec, model_path: str | os.PathLike | None = None, device: str | None = None,
                  preset: str | None = None, max_new_tokens: int | None = None, min_pixels: int | None = None,
-                 max_pixels: int | None = None, remote_code: bool = False, decoding: str = "auto",
-                 compile: bool | str = "auto", max_batch: int | None = None,
+                 max_pixels: int | None = None, remote_code: bool = False, decoding: str | None = None,
+                 compile: bool | str | None = None, max_batch: int | None = None,
                  warm_up: tuple[tuple[int, int], ...] | None = None):
         """model_path: a local folder (else CHATVLMLLM_MODEL_DIRS, else the hub id); preset: another
         checkpoint of the catalogue entry; remote_code: opt in to an allowlisted checkpoint's own code
@@ -46,7 +46,9 @@ class TransformersEngine:
         "generate" (transformers' loop); compile: "auto" (torch.compile on CUDA), "inductor", "graphs"
         (CUDA graphs of the uncompiled step) or False (see fast_decode.Decoder); max_batch: rows
         decoded together (default 32 on CUDA, 4 on CPU); warm_up: (rows, columns) shapes compiled
-        at load (default hf_generation.DEFAULT_WARM_UP when compiling)."""
+        at load (default hf_generation.DEFAULT_WARM_UP when compiling). Left out, decoding, compile
+        and max_batch come from CHATVLMLLM_DECODING, CHATVLMLLM_COMPILE ("none" for False) and
+        CHATVLMLLM_MAX_BATCH, else the defaults above."""
         self.spec = spec
         self.model_path = model_path
         self.device = device
@@ -56,6 +58,12 @@ class TransformersEngine:
         self.max_pixels = max_pixels
         # Opt-in fallback: run an allowlisted checkpoint's own code instead of the native classes.
         self.remote_code = remote_code
+        decoding = decoding or os.environ.get("CHATVLMLLM_DECODING", "auto")
+        if compile is None:
+            compile = os.environ.get("CHATVLMLLM_COMPILE", "auto")
+            compile = False if compile == "none" else compile
+        if max_batch is None and os.environ.get("CHATVLMLLM_MAX_BATCH"):
+            max_batch = int(os.environ["CHATVLMLLM_MAX_BATCH"])
         if decoding not in ("auto", "fast", "generate"):
             raise ValueError(f"decoding must be 'auto', 'fast' or 'generate', not {decoding!r}")
         self.decoding, self.compile, self.max_batch, self.warm_up = decoding, compile, max_batch, warm_up
