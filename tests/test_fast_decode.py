@@ -187,7 +187,7 @@ def test_a_page_joins_a_running_batch_and_the_cache_grows(twin_root, pages, monk
     two = DecodeRequest(on_device(engine, second), 120)
     running = threading.Thread(target=batcher.submit, args=(one,))
     running.start()
-    underway.wait()
+    assert underway.wait(timeout=120)
     batcher.submit(two)
     running.join()
     assert max(columns for _, columns in batcher._states) == 384  # 128 -> ... -> 384 columns
@@ -257,7 +257,8 @@ def test_compiled_decoding_is_token_identical(twin_root, pages):
 def test_a_shape_met_uncompiled_runs_at_once_and_compiles_when_idle(twin_root, pages):
     """No page waits for the compiler: a batch shape not compiled at load decodes uncompiled, and
     the worker compiles it once nothing is queued; later pages of that shape use the compiled step."""
-    engine = engine_for("qwen2_5_vl_3b", twin_root, compile=True, warm_up=((2, 1024),))
+    # An engine of its own: no other test can have compiled (1, 1024) for it.
+    engine = engine_for("qwen2_5_vl_3b", twin_root, compile=True, warm_up=((4, 1024),))
     decoder = engine._batcher.decoder
     inputs = page_prompt(engine, pages[2], 28 * 28 * 20)
     expected = reference(engine, inputs, 12)
@@ -301,14 +302,14 @@ def test_waiting_for_a_row_does_not_count_against_the_time_limit_and_a_stop_ends
     stop = threading.Event()
     stop.set()
     threads = [
-        threading.Thread(target=lambda: results.update(timed=engine._generate(loaded, inputs, 10, True, time_limit_s=0.5))),
+        threading.Thread(target=lambda: results.update(timed=engine._generate(loaded, inputs, 10, True, time_limit_s=2))),
         threading.Thread(target=lambda: results.update(stopped=engine._generate(loaded, inputs, 10, True, stop=stop))),
     ]
     for thread in threads:
         thread.start()
     while batcher._waiting() < 2:
         threading.Event().wait(0.01)
-    threading.Event().wait(0.8)  # longer than the time limit, spent waiting
+    threading.Event().wait(2.5)  # longer than the time limit, spent waiting
     release.set()
     for thread in threads:
         thread.join()
@@ -366,13 +367,123 @@ def test_a_pdf_parses_the_same_batched_as_with_generate(twin_root, tmp_path):
     path = twin_path("qwen2_5_vl_3b", twin_root)
     fast = load_pipeline("qwen2_5_vl_3b", model_path=str(path), max_batch=4)
     slow = load_pipeline("qwen2_5_vl_3b", model_path=str(path), decoding="generate")
-    batched = fast.parse_document(document, "text_only", options=options)
+    fast.load()
+    batcher = fast.engine._batcher
+    before = dict(batcher.stats)
+    release, holder = held_batcher(batcher)  # the worker starts once all three pages wait
+    parsed = {}
+    parsing = threading.Thread(target=lambda: parsed.update(
+        result=fast.parse_document(document, "text_only", options=options)))
+    parsing.start()
+    while batcher._waiting() < 3:
+        threading.Event().wait(0.01)
+    release.set()
+    parsing.join()
+    holder.join()
+    batched = parsed["result"]
     alone = slow.parse_document(document, "text_only", options=options)
     assert fast.engine.max_in_flight == 4 and slow.engine.max_in_flight == 1
+    assert batcher.stats["batches"] - before.get("batches", 0) == 1 and batcher.stats["max_rows_busy"] == 3
     assert [p.raw_output for p in batched.pages] == [p.raw_output for p in alone.pages]
     assert [p.tokens for p in batched.pages] == [p.tokens for p in alone.pages]
     assert batched.pages[0].raw_output == batched.pages[2].raw_output  # the same page twice
-    assert fast.engine._batcher.stats["max_rows_busy"] >= 1
+
+
+def small_batcher(engine, max_rows: int = 4, **options) -> Batcher:
+    loaded = engine._ensure_loaded()
+    config = loaded.model.generation_config
+    decoder = Decoder(loaded.model, eos_ids=set(_as_list(config.eos_token_id)), pad_id=config.pad_token_id,
+                      repetition_penalty=None, compile=False, **options)
+    return Batcher(decoder, max_rows=max_rows)
+
+
+def test_a_failure_while_setting_up_a_batch_fails_its_pages_and_the_worker_goes_on(twin_root, pages, monkeypatch):
+    engine = engine_for("qwen2_vl_2b", twin_root)
+    inputs = page_prompt(engine, pages[0])
+    batcher = small_batcher(engine)
+    original = Decoder.new_state
+    calls = []
+
+    def failing_once(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("simulated: no memory for the cache")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Decoder, "new_state", failing_once)
+    with pytest.raises(RuntimeError, match="no memory for the cache"):
+        batcher.submit(DecodeRequest(on_device(engine, inputs), 6))
+    assert batcher._thread.is_alive()
+    assert batcher.submit(DecodeRequest(on_device(engine, inputs), 6)).tokens == list(reference(engine, inputs, 6))
+    batcher.close()
+
+
+def test_max_batch_is_rounded_down_to_a_row_bucket(twin_root):
+    engine = engine_for("qwen2_vl_2b", twin_root)
+    assert [small_batcher(engine, n).max_rows for n in (1, 3, 6, 8, 100)] == [1, 2, 4, 8, 64]
+
+
+def test_a_page_stopped_while_waiting_for_a_row_ends_at_once(twin_root, pages):
+    """One row, busy with a long page: a second page that is stopped while it waits ends at the
+    next sync point, not when the first page is done."""
+    engine = engine_for("qwen2_vl_2b", twin_root)
+    inputs = page_prompt(engine, pages[0])
+    batcher = small_batcher(engine, max_rows=1)
+    underway = threading.Event()
+    long = DecodeRequest(on_device(engine, inputs), 400, on_tokens=lambda ids: underway.set())
+    running = threading.Thread(target=batcher.submit, args=(long,))
+    running.start()
+    assert underway.wait(timeout=60)
+    stop = threading.Event()
+    waiting = DecodeRequest(on_device(engine, inputs), 10, stop=stop)
+    waiter = threading.Thread(target=batcher.submit, args=(waiting,))
+    waiter.start()
+    while batcher._waiting() < 1 and not waiting.finished.is_set():
+        threading.Event().wait(0.005)
+    stop.set()
+    waiter.join(timeout=60)
+    assert waiting.finished.is_set() and waiting.stopped_by == "stopped" and waiting.tokens == []
+    assert not long.finished.is_set()  # the long page was still decoding
+    running.join()
+    assert len(long.tokens) == 400
+    batcher.close()
+
+
+def test_growing_a_batch_reuses_the_kept_state_of_that_shape(twin_root, pages):
+    engine = engine_for("qwen2_vl_2b", twin_root)
+    batcher = small_batcher(engine)
+    tensors = on_device(engine, page_prompt(engine, pages[0]))
+
+    def grow_twice():
+        prefill = batcher.decoder.prefill(tensors)
+        one = batcher._state(1, 1024, prefill)
+        two = batcher._resize(one, 2, 1024)
+        again = batcher._resize(one, 2, 1024)
+        return two, again, batcher._resize(two, 2, 2000)
+
+    two, again, wider = batcher.call(grow_twice)
+    assert again is two  # the same tensors: a compiled graph recorded for them stays valid
+    assert (wider.cache.rows, wider.cache.columns) == (2, 2048)
+    batcher.close()
+
+
+def test_out_of_memory_while_compiling_keeps_the_compiled_mode(twin_root, monkeypatch):
+    engine = engine_for("qwen2_vl_2b", twin_root)
+    loaded = engine._ensure_loaded()
+
+    def out_of_memory(self, state):
+        raise torch.OutOfMemoryError("simulated")
+
+    monkeypatch.setattr(Decoder, "_compile_shape", out_of_memory)
+    config = loaded.model.generation_config
+    decoder = Decoder(loaded.model, eos_ids=set(_as_list(config.eos_token_id)), pad_id=config.pad_token_id,
+                      repetition_penalty=None, compile=True)
+    prompt = torch.tensor([[config.pad_token_id] * 3])
+    with torch.inference_mode():
+        prefill = decoder.prefill({"input_ids": prompt})
+        with pytest.raises(torch.OutOfMemoryError):
+            decoder.prepare_shape(1, 1024, like=prefill)
+    assert decoder.mode == "inductor" and decoder.compile_error is None
 
 
 def test_unload_stops_the_worker_and_frees_the_caches(twin_root, pages):

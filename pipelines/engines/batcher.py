@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..errors import PipelineError
-from .fast_decode import Decoder, DecodeState, Prefill, bucket_columns, bucket_rows
+from .fast_decode import ROW_BUCKETS, Decoder, DecodeState, Prefill, bucket_columns, bucket_rows
 
 log = logging.getLogger(__name__)
 
 STOPPED = "stopped"  # the caller's stop event
 TIME_LIMIT = "time_limit"
-KEPT_STATES = 3  # decode states (KV caches) kept for reuse: their addresses are baked into graphs
+KEPT_STATES = 4  # decode states (KV caches) kept for reuse: their addresses are baked into graphs
 
 
 @dataclass
@@ -43,19 +43,28 @@ class DecodeRequest:
     stopped_by: str | None = None
     error: BaseException | None = None
     finished: threading.Event = field(default_factory=threading.Event)
+    news: threading.Event = field(default_factory=threading.Event)  # tokens came (or it finished)
+    delivered: int = 0
 
     def emit(self, tokens: list[int]) -> None:
+        """Worker side: new tokens. The caller's thread hands them to on_tokens (text decoding is
+        the caller's work: the worker never waits on a listener)."""
         self.tokens.extend(tokens)
-        if self.on_tokens and tokens:
-            try:
-                self.on_tokens(tokens)
-            except Exception:  # noqa: BLE001 - a broken listener must not stop the other rows
-                log.exception("token listener failed")
+        self.news.set()
+
+    def deliver(self) -> None:
+        """Caller side: pass the tokens not yet delivered to on_tokens."""
+        self.news.clear()
+        fresh = self.tokens[self.delivered:]
+        self.delivered += len(fresh)
+        if self.on_tokens and fresh:
+            self.on_tokens(fresh)
 
     def finish(self, error: BaseException | None = None, stopped_by: str | None = None) -> None:
         self.error, self.stopped_by = error, stopped_by
         self.finished_at = time.perf_counter()
         self.finished.set()
+        self.news.set()
 
     def interrupted(self, now: float) -> str | None:
         if self.stop is not None and self.stop.is_set():
@@ -76,7 +85,8 @@ class _Job:
 class Batcher:
     def __init__(self, decoder: Decoder, max_rows: int, name: str = "chatvlmllm-decode"):
         self.decoder = decoder
-        self.max_rows = max_rows
+        # Rows come in buckets (fast_decode.ROW_BUCKETS): the largest one within the limit.
+        self.max_rows = max(b for b in ROW_BUCKETS if b <= max(1, max_rows))
         self.name = name
         self._queue: collections.deque = collections.deque()
         self._wake = threading.Condition()
@@ -89,9 +99,13 @@ class Batcher:
     # -- callers' side -------------------------------------------------------------------------------
 
     def submit(self, request: DecodeRequest) -> DecodeRequest:
-        """Queue a prompt and wait for its answer; raises what failed it (out of memory, say)."""
+        """Queue a prompt and wait for its answer, handing its tokens to on_tokens as they come (on
+        this thread); raises what failed it (out of memory, say)."""
         self._put(request)
-        request.finished.wait()
+        while not request.finished.is_set():
+            request.news.wait()
+            request.deliver()
+        request.deliver()
         if request.error is not None:
             raise request.error
         return request
@@ -162,7 +176,10 @@ class Batcher:
                         head.error = error
                     head.finished.set()
                     continue
-                self._decode_batch()
+                try:
+                    self._decode_batch()
+                except BaseException:  # noqa: BLE001 - _decode_batch fails its requests; the worker goes on
+                    log.exception("decoding batch failed")
 
     def _compile_pending(self) -> None:
         """While nobody waits, compile the decode shapes that recent batches ran uncompiled."""
@@ -207,10 +224,28 @@ class Batcher:
     def _decode_batch(self) -> None:
         import torch
 
+        taken: list[DecodeRequest] = []  # every request this batch took: each one ends finished
+        try:
+            for request in self._take(self.max_rows):
+                taken.append(request)
+            prefilled = [(r, p) for r in taken if (p := self._prefill(r)) is not None]
+            if not prefilled:
+                return
+            self._run_batch(prefilled, taken)
+        except BaseException as error:  # noqa: BLE001 - e.g. out of memory: fail this batch, keep serving
+            for request in taken:
+                if not request.finished.is_set():
+                    request.finish(error)
+            self._states.clear()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            if not isinstance(error, Exception):
+                raise
+
+    def _run_batch(self, prefilled: list[tuple[DecodeRequest, Prefill]], taken: list[DecodeRequest]) -> None:
+        import torch
+
         decoder = self.decoder
-        prefilled = [(r, p) for r in self._take(self.max_rows) if (p := self._prefill(r)) is not None]
-        if not prefilled:
-            return
         margin = decoder.sync_every + 1
         state = self._state(bucket_rows(len(prefilled), self.max_rows),
                             bucket_columns(max(r.prompt_tokens for r, _ in prefilled) + margin), prefilled[0][1])
@@ -219,68 +254,71 @@ class Batcher:
 
         def start(row: int, request: DecodeRequest, prefill: Prefill) -> None:
             nonlocal state
+            rows[row], lengths[row] = request, request.prompt_tokens
             if request.prompt_tokens + margin > state.cache.columns:
                 state = self._resize(state, state.cache.rows, request.prompt_tokens + margin)
             decoder.start_row(state, row, prefill, request.max_new_tokens)
-            rows[row], lengths[row] = request, request.prompt_tokens
             self._check_end(request, time.perf_counter())
 
         for row, (request, prefill) in enumerate(prefilled):
             start(row, request, prefill)
         self.stats["batches"] += 1
-        try:
-            while True:
-                for row, request in enumerate(rows):
-                    if request is not None and request.finished.is_set():
-                        state.done[row] = True
-                        rows[row] = None
-                waiting = self._waiting()
+        while True:
+            self._drop_stopped_waiting()
+            for row, request in enumerate(rows):
+                if request is not None and request.finished.is_set():
+                    state.done[row] = True
+                    rows[row] = None
+            waiting = self._waiting()
+            free = [row for row, request in enumerate(rows) if request is None]
+            wanted = bucket_rows(len(rows) - len(free) + waiting, self.max_rows)
+            if waiting > len(free) and wanted > len(rows):  # more pages came: more rows
+                state = self._resize(state, wanted, state.cache.columns)
+                rows.extend([None] * (wanted - len(rows)))
+                lengths.extend([0] * (wanted - len(lengths)))
                 free = [row for row, request in enumerate(rows) if request is None]
-                if waiting > len(free) and len(rows) < self.max_rows:  # more pages came: more rows
-                    busy_count = len(rows) - len(free)
-                    state = self._resize(state, bucket_rows(busy_count + waiting, self.max_rows), state.cache.columns)
-                    grown_by = state.cache.rows - len(rows)
-                    rows.extend([None] * grown_by)
-                    lengths.extend([0] * grown_by)
-                    free = [row for row, request in enumerate(rows) if request is None]
-                if free and not self._closed:  # waiting prompts take the free rows
-                    for row, request in zip(free, self._take(len(free))):
-                        if (prefill := self._prefill(request)) is not None:
-                            start(row, request, prefill)
-                busy = [r for r in rows if r is not None and not r.finished.is_set()]
-                if not busy:
-                    return
-                self.stats["max_rows_busy"] = max(self.stats["max_rows_busy"], len(busy))
-                needed = max(lengths[row] for row, r in enumerate(rows) if r is not None) + margin
-                if needed > state.cache.columns:
-                    state = self._resize(state, state.cache.rows, needed)
-                chunk = []
-                chunk_started = time.perf_counter()
-                for _ in range(decoder.sync_every):
-                    decoder.step(state)
-                    chunk.append(state.tokens.clone())
-                self.stats["steps"] += len(chunk)
-                host = torch.stack(chunk).cpu().tolist()  # the one host sync per chunk
-                now = time.perf_counter()
-                self.stats["decode_s"] += now - chunk_started
-                for row, request in enumerate(rows):
-                    if request is None or request.finished.is_set():
-                        continue
-                    new = []
-                    for step in host:
-                        new.append(step[row])
-                        if self._ends(request, len(new), step[row]):
-                            break
-                    lengths[row] += len(new)
-                    request.emit(new)
-                    self._check_end(request, now)
-        except BaseException as error:  # noqa: BLE001 - e.g. out of memory: fail this batch, keep serving
-            for request in rows:
-                if request is not None and not request.finished.is_set():
-                    request.finish(error)
-            self._states.clear()
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+            if free and not self._closed:  # waiting prompts take the free rows
+                for row, request in zip(free, self._take(len(free))):
+                    taken.append(request)
+                    if (prefill := self._prefill(request)) is not None:
+                        start(row, request, prefill)
+            busy = [r for r in rows if r is not None and not r.finished.is_set()]
+            if not busy:
+                return
+            self.stats["max_rows_busy"] = max(self.stats["max_rows_busy"], len(busy))
+            needed = max(lengths[row] for row, r in enumerate(rows) if r is not None) + margin
+            if needed > state.cache.columns:
+                state = self._resize(state, state.cache.rows, needed)
+            chunk = []
+            chunk_started = time.perf_counter()
+            for _ in range(decoder.sync_every):
+                decoder.step(state)
+                chunk.append(state.tokens.clone())
+            self.stats["steps"] += len(chunk)
+            host = torch.stack(chunk).cpu().tolist()  # the one host sync per chunk
+            now = time.perf_counter()
+            self.stats["decode_s"] += now - chunk_started
+            for row, request in enumerate(rows):
+                if request is None or request.finished.is_set():
+                    continue
+                new = []
+                for step in host:
+                    new.append(step[row])
+                    if self._ends(request, len(new), step[row]):
+                        break
+                lengths[row] += len(new)
+                request.emit(new)
+                self._check_end(request, now)
+
+    def _drop_stopped_waiting(self) -> None:
+        """Pages stopped while they wait for a row end now, not when a row frees up."""
+        with self._wake:
+            stopped = [item for item in self._queue if isinstance(item, DecodeRequest)
+                       and item.stop is not None and item.stop.is_set()]
+            for request in stopped:
+                self._queue.remove(request)
+        for request in stopped:
+            request.finish(stopped_by=STOPPED)
 
     def _ends(self, request: DecodeRequest, new_count: int, token: int) -> bool:
         return token in self.decoder.eos_ids or len(request.tokens) + new_count >= request.max_new_tokens
@@ -305,9 +343,10 @@ class Batcher:
             return sum(1 for item in self._queue if isinstance(item, DecodeRequest))
 
     def _resize(self, state: DecodeState, rows: int, columns: int) -> DecodeState:
+        """The batch in a state of more rows or columns: a kept state of that shape when there is
+        one (its compiled graph stays valid), else a new one."""
         key = (rows, bucket_columns(columns))
-        self._states.pop(key, None)
-        bigger = self.decoder.resized(state, *key)
+        bigger = self.decoder.resized(state, *key, into=self._states.pop(key, None))
         self._keep(key, bigger)
         return bigger
 

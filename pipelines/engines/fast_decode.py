@@ -240,18 +240,19 @@ class Decoder:
         state.tokens.fill_(self.pad_id)
         state.cache.lengths.zero_()
 
-    def resized(self, state: DecodeState, rows: int, columns: int) -> DecodeState:
-        """The same rows in a bigger state: more rows (more pages waiting) or more columns (a row's
-        answer outgrew the cache). New rows start free."""
+    def resized(self, state: DecodeState, rows: int, columns: int, into: DecodeState | None = None) -> DecodeState:
+        """The same rows in a bigger state (`into`, when given, else a new one): more rows (more pages
+        waiting) or more columns (a row's answer outgrew the cache). New rows start free."""
         cache = state.cache
-        bigger = self._allocate(rows, columns, [(k.shape[1], k.shape[3], v.shape[3])
-                                                for k, v in zip(cache.keys, cache.values)], cache.keys[0].dtype)
-        self.reset(bigger)
-        bigger.cache.copy_from(cache)
+        if into is None:
+            into = self._allocate(rows, columns, [(k.shape[1], k.shape[3], v.shape[3])
+                                                  for k, v in zip(cache.keys, cache.values)], cache.keys[0].dtype)
+        self.reset(into)
+        into.cache.copy_from(cache)
         for name in ("tokens", "done", "remaining", "rope_deltas", "seen"):
             if getattr(state, name) is not None:
-                getattr(bigger, name)[:cache.rows] = getattr(state, name)
-        return bigger
+                getattr(into, name)[:cache.rows] = getattr(state, name)
+        return into
 
     def start_row(self, state: DecodeState, row: int, prefill: Prefill, max_new_tokens: int) -> None:
         """Put a prefilled page into a free row; its first token is already chosen."""
@@ -313,6 +314,8 @@ class Decoder:
         before = [t.clone() for t in saved]
         try:
             how(state)
+        except torch.OutOfMemoryError:
+            raise  # not the compiler's fault: keep the mode, let the caller fail this shape
         except Exception as error:  # noqa: BLE001 - any compiler or capture failure: fall back
             fallback = "graphs" if self.mode == "inductor" and self.device.type == "cuda" else "eager"
             log.warning("%s decoding failed, falling back to %s: %s", self.mode, fallback, error)
@@ -347,7 +350,8 @@ class Decoder:
         if self._graph_pool is None:
             self._graph_pool = torch.cuda.graph_pool_handle()
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self._graph_pool):
+        # thread_local: callers copy their pages to the GPU from other threads meanwhile
+        with torch.cuda.graph(graph, pool=self._graph_pool, capture_error_mode="thread_local"):
             self._decode_step(state)
         state.graphs["step"] = graph
 
@@ -359,6 +363,7 @@ class Decoder:
     def _compiled_step(self):
         import torch
 
+        _pack_gqa_when_compiled()
         config = torch._dynamo.config
         for name in ("recompile_limit", "cache_size_limit"):  # one graph per (rows, columns) bucket
             if hasattr(config, name):
@@ -414,3 +419,22 @@ def bucket_rows(count: int, limit: int) -> int:
 
 def bucket_columns(tokens: int) -> int:
     return next((b for b in COLUMN_BUCKETS if b >= tokens), -(-tokens // 1024) * 1024)
+
+
+def _pack_gqa_when_compiled() -> None:
+    """Let transformers' sdpa attention pack grouped-query heads for one query token under
+    torch.compile too, as it does uncompiled (`pack_gqa`: attention runs on the key/value heads).
+
+    transformers skips packing while compiling (for dynamic shapes) and repeats the keys and values
+    per query head instead: with a static cache that copies the whole cache every step (x6 for
+    dots.ocr's 12 query / 2 key-value heads). Decode steps here compile with static shapes, so
+    packing is safe; outside compiled code the check reads False anyway, so nothing else changes.
+    """
+    from transformers.integrations import sdpa_attention
+
+    if getattr(sdpa_attention, "pack_gqa", None) is not None and hasattr(sdpa_attention, "is_torchdynamo_compiling"):
+        sdpa_attention.is_torchdynamo_compiling = _never_compiling
+
+
+def _never_compiling() -> bool:
+    return False
