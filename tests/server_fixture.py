@@ -143,6 +143,7 @@ class RecordingProxy:
         self.upstream = (upstream.hostname, upstream.port) if upstream else None
         self.records: list[Record] = []
         self.canned: list[tuple[int, str, bytes]] = []  # (status, content type, body) for the next POSTs
+        self.hold_s = 0.0  # each POST waits this long before it is forwarded (a slow link or busy server)
         self.lock = threading.Lock()
         self.sockets: set[socket.socket] = set()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -211,6 +212,8 @@ class RecordingProxy:
                         self.wfile.write(data)
                         record.status = status
                         return
+                    if self.command == "POST" and proxy.hold_s:
+                        time.sleep(proxy.hold_s)
                     self._relay(body, record)
                 finally:
                     record.ended = time.monotonic()

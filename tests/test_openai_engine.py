@@ -123,8 +123,9 @@ def test_streaming_arrives_in_chunks(server, proxy):
 
 def test_pages_go_in_flight_together_and_come_back_in_page_order(server, proxy):
     done, results, streamed = [], [], []
-    # Long enough answers that the three requests are surely open together (the server generates
-    # one at a time, so the others wait there).
+    # Each request held 0.5 s on its way, so the three are surely open together (a tiny model
+    # answers faster than the next page is sent, otherwise).
+    proxy.hold_s = 0.5
     result = served(server, proxy.url, concurrency=3).parse_document(
         pdf_bytes(6), "text_only", options=ParseOptions(max_new_tokens=96, on_text=streamed.append),
         on_page=lambda n, total: done.append((n, total)), on_result=results.append)
