@@ -28,13 +28,13 @@ def build_demo() -> gr.Blocks:
                     "about a page, compare models, read a marked region.")
         state = gr.State(None)
         with gr.Tab("Parse"):
-            upload = build_parse_tab(state)
+            upload, server = build_parse_tab(state)
         with gr.Tab("Chat"):
-            chat_file = build_chat_tab(state)
+            chat_file = build_chat_tab(state, server)
         with gr.Tab("Compare"):
-            compare_file = build_compare_tab()
+            compare_file = build_compare_tab(server)
         with gr.Tab("Region"):
-            region_file = build_region_tab()
+            region_file = build_region_tab(server)
         with gr.Tab("Models"):
             build_models_tab(demo)
         upload.change(share_upload, upload, [chat_file, compare_file, region_file], api_visibility="private")

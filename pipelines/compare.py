@@ -174,12 +174,15 @@ ColumnCallback = Callable[[int, Column], None]
 
 
 def compare_page(page: Page, runs: list[Run], *, source: str = "page", options: ParseOptions = ParseOptions(),
-                 on_column: ColumnCallback | None = None) -> Comparison:
+                 on_column: ColumnCallback | None = None, pipeline_for: Callable | None = None) -> Comparison:
     """Every run on the same page; on_column(index, column) as each finishes (from worker threads).
 
     A run that fails (weights missing, mode refused) becomes a column with its error; the others go on.
+    pipeline_for(model key) -> Pipeline picks where runs go (default load_pipeline: the operator's
+    configuration; the UI passes the session's server choice).
     """
-    from .pipeline import load_pipeline
+    if pipeline_for is None:
+        from .pipeline import load_pipeline as pipeline_for
 
     width, height = page.size
     comparison = Comparison(source, page.number, width, height, [Column(run) for run in runs])
@@ -188,7 +191,7 @@ def compare_page(page: Page, runs: list[Run], *, source: str = "page", options: 
     def execute(index: int) -> None:
         column = comparison.columns[index]
         try:
-            pipeline = load_pipeline(column.run.model)
+            pipeline = pipeline_for(column.run.model)
             column.engine = pipeline.engine.name
             column.result = pipeline.parse_pages(document, column.run.mode, options).pages[0]
         except PipelineError as error:
@@ -201,7 +204,7 @@ def compare_page(page: Page, runs: list[Run], *, source: str = "page", options: 
 
     local, server = [], []
     for index, run in enumerate(runs):
-        (server if _engine_name(run) in SERVER_ENGINES else local).append(index)
+        (server if _engine_name(run, pipeline_for) in SERVER_ENGINES else local).append(index)
 
     def run_local() -> None:
         by_model: dict[str, list[int]] = {}
@@ -224,11 +227,9 @@ def compare_page(page: Page, runs: list[Run], *, source: str = "page", options: 
     return comparison
 
 
-def _engine_name(run: Run) -> str:
-    from .pipeline import load_pipeline
-
+def _engine_name(run: Run, pipeline_for: Callable) -> str:
     try:
-        return load_pipeline(run.model).engine.name
+        return pipeline_for(run.model).engine.name
     except PipelineError:
         return ""  # reported when the run executes
 

@@ -148,6 +148,28 @@ def test_runs_of_one_local_model_go_together_after_the_model_before(monkeypatch)
     assert got[0][1] > got[1][0]  # the two runs of one model overlap
 
 
+def test_runs_go_through_the_pipeline_the_caller_picks():
+    """compare_page(pipeline_for=...): the UI's session server choice decides where every run goes."""
+    from PIL import Image
+
+    from pipelines.catalogue import get_spec
+    from pipelines.documents import Page
+
+    log: list = []
+    asked: list[str] = []
+
+    def pipeline_for(model):
+        asked.append(get_spec(model).key)
+        return FakePipeline(get_spec(model).key, "openai", log, threading.Lock())
+
+    runs = parse_runs(["qwen2_vl_2b:text_only", "qwen3_vl_2b:text_only"])
+    comparison = compare_page(Page(Image.new("RGB", (40, 60), "white"), 0), runs, pipeline_for=pipeline_for)
+    assert sorted(set(asked)) == ["qwen2_vl_2b", "qwen3_vl_2b"]
+    assert [c.engine for c in comparison.columns] == ["openai", "openai"]
+    spans = sorted((start, end) for _, start, end in log)
+    assert spans[0][1] > spans[1][0]  # server runs: at the same time
+
+
 # -- two tiny twins plus classic, through the app --------------------------------------------------
 
 RUNS = ["qwen2_vl_2b:text_only", "got_ocr2:text_only", "classic:layout_all"]

@@ -11,7 +11,10 @@ from gradio.data_classes import FileData
 from pipelines import DocumentResult, list_models, load_pipeline
 from pipelines.chat import CHAT_PRESETS, answer_markdown, page_text_of
 from pipelines.render.draw import draw_elements
-from ui.common import LATEX, MODEL_EVENTS, STREAM_INTERVAL_S, UPLOAD_TYPES, file_digest, load_page, save_image, user_error
+from ui.common import (
+    LATEX, MODEL_EVENTS, STREAM_INTERVAL_S, UPLOAD_TYPES, file_digest, load_page, save_image, session_pipeline,
+    user_error,
+)
 
 CHAT_MODELS = [(spec.label, spec.key) for spec in list_models() if spec.can_chat]
 
@@ -66,7 +69,8 @@ def chat_page_text(state: dict | None, file_path: str, page_number) -> str | boo
     return True
 
 
-def chat_respond(turns: list[dict], file_path, model, page_number, with_page_text, parse_state, max_new_tokens):
+def chat_respond(turns: list[dict], file_path, model, page_number, with_page_text, parse_state, max_new_tokens,
+                 server_urls="", served_model=""):
     """Stream the answer to the open turn into the Chatbot; at the end, draw its boxes on the page."""
     if not turns or turns[-1].get("assistant") is not None or turns[-1].get("error"):
         yield gr.skip(), gr.skip(), gr.skip(), gr.skip()  # no open question (a file was only attached)
@@ -80,7 +84,7 @@ def chat_respond(turns: list[dict], file_path, model, page_number, with_page_tex
     stream = None
     try:
         page_text = chat_page_text(parse_state, file_path, page_number) if with_page_text else None
-        stream = load_pipeline(model).chat(
+        stream = session_pipeline(model, server_urls, served_model).chat(
             file_path, chat_messages(turns), stream=True, page=int(page_number or 1), page_text=page_text,
             max_new_tokens=int(max_new_tokens) if max_new_tokens else None)
         notes = "\n\n".join(stream.notes)
@@ -155,7 +159,7 @@ def chat_api(file: FileData, messages: list[dict], model: str, page: int = 1, pa
     yield {**stream.reply.to_dict(), "done": True}
 
 
-def build_chat_tab(state: gr.State) -> gr.File:
+def build_chat_tab(state: gr.State, server: list[gr.Textbox]) -> gr.File:
     turns = gr.State([])
     with gr.Row():
         with gr.Column(scale=1):
@@ -188,7 +192,7 @@ def build_chat_tab(state: gr.State) -> gr.File:
                 clear = gr.Button("Clear", size="sm", elem_id="chat-clear")
             notes = gr.Markdown(elem_id="chat-notes")
 
-    respond_inputs = [turns, chat_file, model, page_number, with_page_text, state, max_new_tokens]
+    respond_inputs = [turns, chat_file, model, page_number, with_page_text, state, max_new_tokens, *server]
     respond_outputs = [chatbot, turns, page_view, notes]
     private = {"api_visibility": "private"}
     answering = message.submit(chat_add, [message, turns, chat_file], [message, turns, chatbot, chat_file],

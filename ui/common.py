@@ -11,7 +11,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from pipelines import MODES, PipelineError, get_spec, load_document
+from pipelines import MODES, PipelineError, get_spec, load_document, load_pipeline
+from pipelines.engines.openai_engine import session_base_urls
 from pipelines.region import parse_box
 
 log = logging.getLogger("chatvlmllm")
@@ -94,3 +95,13 @@ def save_image(image, name: str) -> str:
 def share_upload(file_path: str | None):
     """The Parse tab's upload becomes the document of the other tabs too."""
     return (file_path,) * 3 if file_path else (gr.skip(),) * 3
+
+
+def session_pipeline(model: str, server_urls: str | None = "", served_model: str | None = ""):
+    """The pipeline a UI session runs: on the servers it chose in the Parse tab's Server fields
+    (only URLs the operator allows: a public demo must not fetch arbitrary URLs), else the
+    operator's configuration. Raises PipelineError for a refused URL."""
+    if server_urls and server_urls.strip():
+        return load_pipeline(model, backend="openai", base_urls=session_base_urls(server_urls),
+                             served_model=(served_model or "").strip() or None)
+    return load_pipeline(model)

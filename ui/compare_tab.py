@@ -12,7 +12,11 @@ from pipelines import ParseOptions, PipelineError, load_document
 from pipelines.compare import MAX_RUNS, Comparison, compare_page, parse_runs, run_choices
 from pipelines.render.draw import draw_elements
 from pipelines.render.markdown import data_url_picture_ref, page_markdown
-from ui.common import LATEX, MODEL_EVENTS, PAGE_TIME_LIMIT_S, UPLOAD_TYPES, _new_work_dir, load_page, save_image, user_error
+from pipelines.engines.openai_engine import session_base_urls
+from ui.common import (
+    LATEX, MODEL_EVENTS, PAGE_TIME_LIMIT_S, UPLOAD_TYPES, _new_work_dir, load_page, save_image, session_pipeline,
+    user_error,
+)
 
 
 def compare_views(page, column, index: int):
@@ -25,13 +29,14 @@ def compare_views(page, column, index: int):
     return header, marked, rendered, column.summary_markdown()
 
 
-def compare_ui(file_path, page_number, runs, max_new_tokens):
+def compare_ui(file_path, page_number, runs, max_new_tokens, server_urls="", served_model=""):
     """Run the page through every chosen run; each column fills in as its run finishes.
 
     Outputs: summary, then per column (MAX_RUNS of each) group, header, image, Markdown, stats,
     then diff choice A, diff choice B, diff, export files, comparison state."""
     try:
         chosen = parse_runs(runs or [])
+        session_base_urls(server_urls)  # a refused URL is an error now, not in every column
     except PipelineError as error:
         raise gr.Error(error.message) from None
     page = load_page(file_path, page_number)
@@ -43,8 +48,10 @@ def compare_ui(file_path, page_number, runs, max_new_tokens):
 
     def work() -> None:
         try:
-            outcome["comparison"] = compare_page(page, chosen, source=Path(file_path).name, options=options,
-                                                 on_column=lambda index, column: finished.put((index, column)))
+            outcome["comparison"] = compare_page(
+                page, chosen, source=Path(file_path).name, options=options,
+                on_column=lambda index, column: finished.put((index, column)),
+                pipeline_for=lambda model: session_pipeline(model, server_urls, served_model))
         except BaseException as error:  # noqa: BLE001 - reported below
             outcome["error"] = error
         finally:
@@ -103,7 +110,7 @@ def compare_api(file: FileData, runs: list[str], page: int = 1, max_new_tokens: 
         raise user_error(error, "Comparing") from None
 
 
-def build_compare_tab() -> gr.File:
+def build_compare_tab(server: list[gr.Textbox]) -> gr.File:
     with gr.Row():
         with gr.Column(scale=1):
             compare_file = gr.File(label="Image or PDF", file_types=UPLOAD_TYPES, type="filepath",
@@ -138,7 +145,7 @@ def build_compare_tab() -> gr.File:
     comparison = gr.State(None)
 
     private = {"api_visibility": "private"}
-    event = run.click(compare_ui, [compare_file, page_number, runs, max_new_tokens],
+    event = run.click(compare_ui, [compare_file, page_number, runs, max_new_tokens, *server],
                       [summary, *groups, *headers, *images, *rendered, *stats, diff_a, diff_b, diff, exports,
                        comparison], **MODEL_EVENTS, **private)
     stop_button.click(None, None, None, cancels=[event], **private)

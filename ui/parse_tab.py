@@ -9,17 +9,16 @@ from pathlib import Path
 import gradio as gr
 
 from pipelines import (
-    DocumentResult, PageResult, ParseOptions, PipelineError, get_spec, list_models, load_document, load_pipeline,
+    DocumentResult, PageResult, ParseOptions, PipelineError, get_spec, list_models, load_document,
 )
 from pipelines.catalogue import DEFAULT_MODEL
-from pipelines.engines.openai_engine import session_base_urls
 from pipelines.render.draw import draw_elements, legend_html
 from pipelines.render.export import export_zip
 from pipelines.render.markdown import data_url_picture_ref, page_markdown
 from pipelines.render.report import timings_markdown
 from ui.common import (
     ASSETS, LATEX, MODEL_EVENTS, PAGE_TIME_LIMIT_S, STREAM_INTERVAL_S, UPLOAD_TYPES, _new_work_dir, file_digest, mode_choices,
-    parse_region, user_error,
+    parse_region, session_pipeline, user_error,
 )
 
 
@@ -40,12 +39,7 @@ def parse(file_path, model, mode, dpi, pages, min_pixels, max_pixels, max_new_to
     if not file_path:
         raise gr.Error("Upload an image or a PDF first.")
     try:
-        if server_urls and server_urls.strip():
-            # Only servers the operator allowed: a public demo must not fetch arbitrary URLs.
-            pipeline = load_pipeline(model, backend="openai", base_urls=session_base_urls(server_urls),
-                                     served_model=served_model.strip() or None)
-        else:
-            pipeline = load_pipeline(model)
+        pipeline = session_pipeline(model, server_urls, served_model)
         mode = pipeline.spec.check_mode(mode)
         progress(0, desc="Reading the document")
         document = load_document(file_path, dpi=float(dpi), pages=pages or None, name=Path(file_path).name)
@@ -134,7 +128,9 @@ def show_page(state: dict | None, page_number, drop_headers_footers: bool):
     return state["annotated"][index], rendered, raw, page.to_dict()
 
 
-def build_parse_tab(state: gr.State) -> gr.File:
+def build_parse_tab(state: gr.State) -> tuple[gr.File, list[gr.Textbox]]:
+    """The Parse tab; returns its upload (shared with the other tabs) and its Server fields (base
+    URLs, served model name), which every tab's model runs use."""
     models = [(spec.label, spec.key) for spec in list_models()]
     with gr.Row():
         with gr.Column(scale=1):
@@ -153,7 +149,7 @@ def build_parse_tab(state: gr.State) -> gr.File:
                 min_pixels = gr.Number(label="Min pixels (VLM input)", value=None, precision=0)
                 max_pixels = gr.Number(label="Max pixels (VLM input)", value=None, precision=0)
                 max_new_tokens = gr.Number(label="Max new tokens (VLMs)", value=None, precision=0)
-            with gr.Accordion("Server (OpenAI-compatible: vLLM, SGLang)", open=False):
+            with gr.Accordion("Server (OpenAI-compatible: vLLM, SGLang), for every tab", open=False):
                 server_urls = gr.Textbox(label="Base URL(s)", placeholder="http://gpu1:8000/v1 — only URLs the "
                                          "operator allows (CHATVLMLLM_ALLOWED_SERVER_URLS)")
                 served_model = gr.Textbox(label="Served model name", placeholder="default: what /v1/models lists")
@@ -196,4 +192,4 @@ def build_parse_tab(state: gr.State) -> gr.File:
                         api_visibility="private")
     drop_hf.change(show_page, [state, page_slider, drop_hf], [annotated, rendered, raw, page_json],
                    api_visibility="private")
-    return upload
+    return upload, [server_urls, served_model]

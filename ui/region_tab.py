@@ -10,7 +10,10 @@ from pipelines import Element, ParseOptions, PipelineError, list_models, load_do
 from pipelines.catalogue import DEFAULT_MODEL
 from pipelines.region import display_image, editor_region, format_box, read_region
 from pipelines.render.draw import draw_elements
-from ui.common import LATEX, MODEL_EVENTS, PAGE_TIME_LIMIT_S, UPLOAD_TYPES, load_page, parse_region, save_image, user_error
+from ui.common import (
+    LATEX, MODEL_EVENTS, PAGE_TIME_LIMIT_S, UPLOAD_TYPES, load_page, parse_region, save_image, session_pipeline,
+    user_error,
+)
 
 REGION_MODELS = [
     (f"{spec.label} ({'region prompt' if 'region_text' in spec.modes else 'reads the crop'})", spec.key)
@@ -42,7 +45,7 @@ def region_from_editor(value, page_state):
     return format_box(box) if box else gr.skip()
 
 
-def region_read(page_state, model, box_text, max_new_tokens):
+def region_read(page_state, model, box_text, max_new_tokens, server_urls="", served_model=""):
     """The text in the region: the page with the box drawn where it was marked, and the text."""
     if not page_state:
         raise gr.Error("Upload an image or a PDF first (here or in the Parse tab).")
@@ -51,7 +54,7 @@ def region_read(page_state, model, box_text, max_new_tokens):
         raise gr.Error("Mark a region on the page (paint over it) or type x1, y1, x2, y2 in page pixels.")
     page = load_page(page_state["original"], 1)
     try:
-        result = read_region(load_pipeline(model), page, region, ParseOptions(
+        result = read_region(session_pipeline(model, server_urls, served_model), page, region, ParseOptions(
             max_new_tokens=int(max_new_tokens) if max_new_tokens else None, time_limit_s=PAGE_TIME_LIMIT_S))
     except Exception as error:  # noqa: BLE001
         raise user_error(error, "Reading the region") from None
@@ -75,7 +78,7 @@ def region_text_api(file: FileData, model: str, box: list[float], page: int = 1,
         raise user_error(error, "Reading the region") from None
 
 
-def build_region_tab() -> gr.File:
+def build_region_tab(server: list[gr.Textbox]) -> gr.File:
     page_state = gr.State(None)
     with gr.Row():
         with gr.Column(scale=1):
@@ -107,6 +110,6 @@ def build_region_tab() -> gr.File:
     for trigger in (region_file.change, page_number.change):
         trigger(region_load, [region_file, page_number], [editor, page_state, box, info], **private)
     editor.change(region_from_editor, [editor, page_state], box, **private)
-    read.click(region_read, [page_state, model, box, max_new_tokens], [marked, text, info, result_json],
+    read.click(region_read, [page_state, model, box, max_new_tokens, *server], [marked, text, info, result_json],
                **MODEL_EVENTS, **private)
     return region_file
