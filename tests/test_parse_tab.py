@@ -25,7 +25,7 @@ def test_streamed_text_names_the_page_that_finished(monkeypatch, tmp_path):
                 on_page(done, len(results))
             return DocumentResult(document.name, "stand-in", mode, results)
 
-    monkeypatch.setattr(parse_tab, "load_pipeline", lambda model: OutOfOrder())
+    monkeypatch.setattr(parse_tab, "session_pipeline", lambda model, server_urls, served_model: OutOfOrder())
     monkeypatch.setattr(parse_tab, "load_document", lambda *args, **kwargs: document)
     monkeypatch.setattr(parse_tab, "STREAM_INTERVAL_S", -1.0)  # every event yields
     upload = tmp_path / "doc.pdf"
