@@ -156,6 +156,19 @@ class Clock:
         self.peak_gib = torch.cuda.max_memory_allocated() / 2**30 if self.cuda else None
 
 
+def page_numbers(generation, measured: Clock) -> dict:
+    """One page's prefill, ms per token after it, page time, tokens and peak memory."""
+    decode_s = generation.generate_s - generation.first_token_s
+    return {"prefill_s": generation.first_token_s, "page_s": generation.generate_s, "tokens": generation.generated,
+            "ms_per_token": 1000 * decode_s / max(generation.generated - 1, 1), "peak_gib": measured.peak_gib}
+
+
+def on_device(loaded: LoadedModel, tensors) -> dict:
+    """The prompt's tensors on the model's device, floating ones in its dtype."""
+    moved = {k: v.to(loaded.device) for k, v in tensors.items()}
+    return {k: v.to(loaded.dtype) if v.is_floating_point() else v for k, v in moved.items()}
+
+
 def first_divergence(a, b) -> int | None:
     """Index of the first differing token (or the shorter length), None when identical."""
     for index, (x, y) in enumerate(zip(a, b)):
@@ -187,8 +200,7 @@ def generate_rows(loaded: LoadedModel, inputs, rows: int, tokens: int) -> dict:
         first.setdefault("at", time.perf_counter())
         return scores
 
-    tensors = {k: v.to(loaded.device) for k, v in repeated(inputs.tensors, rows).items()}
-    tensors = {k: v.to(loaded.dtype) if v.is_floating_point() else v for k, v in tensors.items()}
+    tensors = on_device(loaded, repeated(inputs.tensors, rows))
     with Clock(loaded.device) as measured, torch.inference_mode():
         output = loaded.model.generate(**tensors, max_new_tokens=tokens, do_sample=False,
                                        logits_processor=LogitsProcessorList([clock]))
@@ -202,8 +214,7 @@ def generate_rows(loaded: LoadedModel, inputs, rows: int, tokens: int) -> dict:
 
 def fast_rows(batcher, loaded: LoadedModel, inputs, rows: int, tokens: int) -> dict:
     """The fast path with `rows` pages submitted at once: prefill (each page alone), decode tokens/s."""
-    tensors = {k: v.to(loaded.device) for k, v in inputs.tensors.items()}
-    tensors = {k: v.to(loaded.dtype) if v.is_floating_point() else v for k, v in tensors.items()}
+    tensors = on_device(loaded, inputs.tensors)
     requests = [DecodeRequest(dict(tensors), tokens) for _ in range(rows)]
     before = dict(batcher.stats)
     with Clock(loaded.device) as measured:
@@ -306,9 +317,7 @@ def measure(key: str, args, deadline: float) -> dict:
     # 1. generate, one page.
     with Clock(device) as measured:
         naive = generate(loaded, inputs, n, True)
-    report["generate"] = {"prefill_s": naive.first_token_s, "page_s": naive.generate_s, "tokens": naive.generated,
-                          "ms_per_token": 1000 * (naive.generate_s - naive.first_token_s) / max(naive.generated - 1, 1),
-                          "peak_gib": measured.peak_gib, "batches": []}
+    report["generate"] = {**page_numbers(naive, measured), "batches": []}
     # 2. the fast path: first call (compiling the shapes this run uses), then one page.
     shapes = _shapes(inputs.prompt_tokens, n, batches, bool(job_pages))
     with Clock(device) as measured:
@@ -318,9 +327,7 @@ def measure(key: str, args, deadline: float) -> dict:
                       "batches": []}
     with Clock(device) as measured:
         quick = decode_batched(batcher, loaded, inputs, n, True)
-    report["fast"].update(prefill_s=quick.first_token_s, page_s=quick.generate_s, tokens=quick.generated,
-                          ms_per_token=1000 * (quick.generate_s - quick.first_token_s) / max(quick.generated - 1, 1),
-                          peak_gib=measured.peak_gib)
+    report["fast"].update(page_numbers(quick, measured))
     report["divergence"] = {"fast_vs_generate_batch1": first_divergence(quick.token_ids, naive.token_ids),
                             "tokens": n}
     alone = list(quick.token_ids)
@@ -335,9 +342,7 @@ def measure(key: str, args, deadline: float) -> dict:
             page_run = decode_batched(graphs.batcher, loaded, inputs, n, True)
         report["fast_graphs"] = {
             "path": graphs.note, "mode": graphs.batcher.decoder.mode, "first_call_s": first_call,
-            "prefill_s": page_run.first_token_s, "page_s": page_run.generate_s, "tokens": page_run.generated,
-            "ms_per_token": 1000 * (page_run.generate_s - page_run.first_token_s) / max(page_run.generated - 1, 1),
-            "peak_gib": measured.peak_gib, "batches": [],
+            **page_numbers(page_run, measured), "batches": [],
             "divergence_from_generate": first_divergence(page_run.token_ids, naive.token_ids),
         }
         graphs.batcher.close()

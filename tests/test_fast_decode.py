@@ -123,7 +123,6 @@ def test_a_batch_of_pages_reads_each_page_as_alone(key, twin_root, pages):
     """Three pages of different lengths and budgets, one stopped by an end token, decoded together
     with the host reading every 4 steps: each row's tokens equal generate's for that page alone."""
     engine = engine_for(key, twin_root)
-    loaded = engine._ensure_loaded()
     inputs = [page_prompt(engine, image, 28 * 28 * pixels) for image, pixels in zip(pages, (48, 20, 32))]
     budgets = [30, 9, 41]
     expected = [reference(engine, i, b) for i, b in zip(inputs, budgets)]
@@ -131,13 +130,10 @@ def test_a_batch_of_pages_reads_each_page_as_alone(key, twin_root, pages):
     # An end token that the first page's answer reaches at its 7th token (and perhaps earlier).
     end = expected[0][6]
     stop_at = expected[0].index(end) + 1
-    config = loaded.model.generation_config
     with_end = generate_with_end(engine, inputs[0], budgets[0], end)
     assert with_end == list(expected[0][:stop_at])
 
-    decoder = Decoder(loaded.model, eos_ids=set(_as_list(config.eos_token_id)) | {end}, pad_id=config.pad_token_id,
-                      repetition_penalty=None, compile=False, sync_every=4)
-    batcher = Batcher(decoder, max_rows=4)
+    batcher = Batcher(decoder_for(engine, {end}, sync_every=4), max_rows=4)
     release, holder = held_batcher(batcher)
     requests = [DecodeRequest(on_device(engine, i), b) for i, b in zip(inputs, budgets)]
     submitting = threading.Thread(target=submit_all, args=(batcher, requests))
@@ -169,19 +165,29 @@ def _as_list(value) -> list[int]:
     return [value] if isinstance(value, int) else list(value or [])
 
 
+def decoder_for(engine, extra_ends: set[int] = frozenset(), **options) -> Decoder:
+    """A Decoder on the engine's model with its own end tokens (plus extra_ends); uncompiled unless
+    options say otherwise."""
+    loaded = engine._ensure_loaded()
+    config = loaded.model.generation_config
+    settings = {"repetition_penalty": None, "compile": False, **options}
+    return Decoder(loaded.model, eos_ids=set(_as_list(config.eos_token_id)) | set(extra_ends),
+                   pad_id=config.pad_token_id, **settings)
+
+
+def small_batcher(engine, max_rows: int = 4, **options) -> Batcher:
+    return Batcher(decoder_for(engine, **options), max_rows=max_rows)
+
+
 def test_a_page_joins_a_running_batch_and_the_cache_grows(twin_root, pages, monkeypatch):
     """A second page arrives while the first decodes: it takes a new row of the same batch. The
     cache starts at 128 columns and grows as the answers get longer; nothing changes the tokens."""
     monkeypatch.setattr(fast_decode, "COLUMN_BUCKETS", (128, 192, 256, 384))
     engine = engine_for("qwen2_vl_2b", twin_root)
-    loaded = engine._ensure_loaded()
     first, second = page_prompt(engine, pages[0], 28 * 28 * 24), page_prompt(engine, pages[1], 28 * 28 * 16)
     assert first.prompt_tokens < 110
     expected = [reference(engine, first, 180), reference(engine, second, 120)]
-    config = loaded.model.generation_config
-    decoder = Decoder(loaded.model, eos_ids=set(_as_list(config.eos_token_id)), pad_id=config.pad_token_id,
-                      repetition_penalty=None, compile=False, sync_every=3)
-    batcher = Batcher(decoder, max_rows=4)
+    batcher = small_batcher(engine, sync_every=3)
     underway = threading.Event()
     one = DecodeRequest(on_device(engine, first), 180, on_tokens=lambda ids: underway.set() if len(one.tokens) > 20 else None)
     two = DecodeRequest(on_device(engine, second), 120)
@@ -203,9 +209,7 @@ def test_eager_attention_gets_an_additive_mask_and_the_same_tokens(twin_root, pa
     assert loaded.model.config.get_text_config()._attn_implementation == "eager"
     inputs = page_prompt(engine, pages[0])
     expected = reference(engine, inputs, 16)
-    config = loaded.model.generation_config
-    decoder = Decoder(loaded.model, eos_ids=set(_as_list(config.eos_token_id)), pad_id=config.pad_token_id,
-                      repetition_penalty=None, compile=False)
+    decoder = decoder_for(engine)
     assert decoder.additive_mask
     batcher = Batcher(decoder, max_rows=2)
     request = batcher.submit(DecodeRequest(on_device(engine, inputs), 16))
@@ -218,16 +222,13 @@ def test_repetition_penalty_matches_generate(twin_root, pages):
     engine = engine_for("lighton_ocr", twin_root)
     loaded = engine._ensure_loaded()
     inputs = page_prompt(engine, pages[0])
-    config = loaded.model.generation_config
     with torch.inference_mode():
         plain = loaded.model.generate(**on_device(engine, inputs), max_new_tokens=30, do_sample=False)
         penalised = loaded.model.generate(**on_device(engine, inputs), max_new_tokens=30, do_sample=False,
                                           repetition_penalty=1.5)
     expected = penalised[0, inputs.prompt_tokens:].tolist()
     assert expected != plain[0, inputs.prompt_tokens:].tolist()  # the penalty changes this answer
-    decoder = Decoder(loaded.model, eos_ids=set(_as_list(config.eos_token_id)), pad_id=config.pad_token_id,
-                      repetition_penalty=1.5, compile=False)
-    batcher = Batcher(decoder, max_rows=2)
+    batcher = Batcher(decoder_for(engine, repetition_penalty=1.5), max_rows=2)
     request = batcher.submit(DecodeRequest(on_device(engine, inputs), 30))
     batcher.close()
     assert request.tokens == expected
@@ -389,14 +390,6 @@ def test_a_pdf_parses_the_same_batched_as_with_generate(twin_root, tmp_path):
     assert batched.pages[0].raw_output == batched.pages[2].raw_output  # the same page twice
 
 
-def small_batcher(engine, max_rows: int = 4, **options) -> Batcher:
-    loaded = engine._ensure_loaded()
-    config = loaded.model.generation_config
-    decoder = Decoder(loaded.model, eos_ids=set(_as_list(config.eos_token_id)), pad_id=config.pad_token_id,
-                      repetition_penalty=None, compile=False, **options)
-    return Batcher(decoder, max_rows=max_rows)
-
-
 def test_a_failure_while_setting_up_a_batch_fails_its_pages_and_the_worker_goes_on(twin_root, pages, monkeypatch):
     engine = engine_for("qwen2_vl_2b", twin_root)
     inputs = page_prompt(engine, pages[0])
@@ -476,8 +469,7 @@ def test_out_of_memory_while_compiling_keeps_the_compiled_mode(twin_root, monkey
 
     monkeypatch.setattr(Decoder, "_compile_shape", out_of_memory)
     config = loaded.model.generation_config
-    decoder = Decoder(loaded.model, eos_ids=set(_as_list(config.eos_token_id)), pad_id=config.pad_token_id,
-                      repetition_penalty=None, compile=True)
+    decoder = decoder_for(engine, compile=True)
     prompt = torch.tensor([[config.pad_token_id] * 3])
     with torch.inference_mode():
         prefill = decoder.prefill({"input_ids": prompt})

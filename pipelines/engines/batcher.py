@@ -93,7 +93,7 @@ class Batcher:
         self._closed = False
         self._thread: threading.Thread | None = None
         self._states: collections.OrderedDict[tuple[int, int], DecodeState] = collections.OrderedDict()
-        # batches, prefills, steps, max_rows_busy, prefill_s, decode_s: for benchmarks and tests
+        # batches, prefills, steps, max_rows_busy, prefill_s: for benchmarks and tests
         self.stats: collections.Counter = collections.Counter()
 
     # -- callers' side -------------------------------------------------------------------------------
@@ -290,14 +290,12 @@ class Batcher:
             if needed > state.cache.columns:
                 state = self._resize(state, state.cache.rows, needed)
             chunk = []
-            chunk_started = time.perf_counter()
             for _ in range(decoder.sync_every):
                 decoder.step(state)
                 chunk.append(state.tokens.clone())
             self.stats["steps"] += len(chunk)
             host = torch.stack(chunk).cpu().tolist()  # the one host sync per chunk
             now = time.perf_counter()
-            self.stats["decode_s"] += now - chunk_started
             for row, request in enumerate(rows):
                 if request is None or request.finished.is_set():
                     continue
@@ -324,8 +322,7 @@ class Batcher:
         return token in self.decoder.eos_ids or len(request.tokens) + new_count >= request.max_new_tokens
 
     def _check_end(self, request: DecodeRequest, now: float) -> None:
-        if request.tokens and (request.tokens[-1] in self.decoder.eos_ids
-                               or len(request.tokens) >= request.max_new_tokens):
+        if request.tokens and self._ends(request, 0, request.tokens[-1]):
             request.finish()
         elif (reason := request.interrupted(now)) is not None:
             request.finish(stopped_by=reason)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ class DecodeState:
     rope_deltas: object  # [rows]
     seen: object | None  # [rows, vocab] bool, tokens already in the row (repetition penalty)
     column_ids: object  # [columns]
-    graphs: dict = field(default_factory=dict)
+    graph: object | None = None  # the step recorded as a CUDA graph for these tensors ("graphs" mode)
 
     def tensors(self) -> list:
         extra = [self.seen] if self.seen is not None else []
@@ -282,10 +282,10 @@ class Decoder:
                 return
             self.pending_shapes.add(shape)
         elif self.mode == "graphs":
-            if "step" not in state.graphs:  # recording takes a moment, unlike compiling
+            if state.graph is None:  # recording takes a moment, unlike compiling
                 self._prepare(state, self._record_graph)
             if self.mode == "graphs":
-                state.graphs["step"].replay()
+                state.graph.replay()
                 return
         self._decode_step(state)
 
@@ -324,7 +324,7 @@ class Decoder:
                 torch._dynamo.reset()
             self.mode, self._step = fallback, self._decode_step
             self.pending_shapes.clear()
-            state.graphs.clear()
+            state.graph = None
         finally:  # warm-up calls must leave the state as they found it
             for tensor, copy in zip(saved, before):
                 tensor.copy_(copy)
@@ -353,7 +353,7 @@ class Decoder:
         # thread_local: callers copy their pages to the GPU from other threads meanwhile
         with torch.cuda.graph(graph, pool=self._graph_pool, capture_error_mode="thread_local"):
             self._decode_step(state)
-        state.graphs["step"] = graph
+        state.graph = graph
 
     @staticmethod
     def _mutable(state: DecodeState) -> list:

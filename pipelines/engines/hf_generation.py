@@ -52,16 +52,18 @@ def start_fast_decoding(loaded: LoadedModel, decoding: str = "auto", compile: bo
             raise
         return FastDecoding(None, f"transformers generate ({why})")
     batcher = Batcher(decoder, max_batch or (32 if loaded.device.startswith("cuda") else 4), name=name)
-    started = time.perf_counter()
+    warm_up_s = 0.0
     if decoder.compile:
+        started = time.perf_counter()
         prompt = torch.tensor([loaded.processor.tokenizer.encode("Warm up.")], device=loaded.device)
         for rows, columns in warm_up or DEFAULT_WARM_UP:
             batcher.warm_up(rows, columns, prompt)
+        warm_up_s = time.perf_counter() - started
     mode = {"inductor": "torch.compile", "graphs": "CUDA graphs", "eager": "uncompiled"}[decoder.mode]
     if decoder.compile_error:
         mode += f"; {decoder.compile_error}"
     return FastDecoding(batcher, f"batched static-cache decoding ({mode}), up to {batcher.max_rows} rows",
-                        time.perf_counter() - started if decoder.compile_error or decoder.compile else 0.0)
+                        warm_up_s)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import logging
 import os
 import threading
 import time
@@ -25,8 +24,6 @@ from .hf_generation import STOPPED, TIME_LIMIT, Generation, decode_batched, gene
 from .hf_inputs import GOT, ModelInputs, can_chat, chat_inputs, page_inputs
 from .hf_loading import LoadedModel, ModelSource, load_model, register_native, resolve_source
 from .streaming import stream_pieces
-
-log = logging.getLogger(__name__)
 
 
 class TransformersEngine:
