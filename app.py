@@ -14,8 +14,10 @@ import gradio as gr
 
 from pipelines import Limits
 from pipelines.api import create_rest_app
+from pipelines.http_guards import UploadDiskBudget
+from ui import storage
 from ui.chat_tab import build_chat_tab, chat_api
-from ui.common import CSS, MODEL_DIRS_ENV, MODEL_EVENTS, share_upload
+from ui.common import CSS, MODEL_DIRS_ENV, MODEL_EVENTS, model_event, share_upload
 from ui.compare_tab import build_compare_tab, compare_api
 from ui.models_tab import build_models_tab
 from ui.parse_tab import build_parse_tab
@@ -39,9 +41,9 @@ def build_demo() -> gr.Blocks:
             build_models_tab(demo)
         upload.change(share_upload, upload, [chat_file, compare_file, region_file], api_visibility="private")
         # Endpoints for gradio_client (the UI's own events above are private).
-        gr.api(chat_api, api_name="chat", **MODEL_EVENTS)
-        gr.api(compare_api, api_name="compare", **MODEL_EVENTS)
-        gr.api(region_text_api, api_name="region_text", **MODEL_EVENTS)
+        gr.api(model_event(chat_api), api_name="chat", **MODEL_EVENTS)
+        gr.api(model_event(compare_api), api_name="compare", **MODEL_EVENTS)
+        gr.api(model_event(region_text_api), api_name="region_text", **MODEL_EVENTS)
     return demo
 
 
@@ -49,7 +51,15 @@ def create_app():
     """The FastAPI app: REST routes plus the Gradio UI mounted at /."""
     demo = build_demo().queue(max_size=32, default_concurrency_limit=2)
     limits = Limits()
-    return gr.mount_gradio_app(create_rest_app(limits), demo, path="/", max_file_size=limits.max_bytes, css=CSS)
+    rest = create_rest_app(limits)
+    rest.add_middleware(UploadDiskBudget, make_room=storage.make_room)
+    storage.pin_existing()  # the examples Gradio cached while the UI was built stay
+    app = gr.mount_gradio_app(rest, demo, path="/", max_file_size=limits.max_bytes, css=CSS)
+    # Gradio accepts a file input only from its upload folder once the Blocks counts as launched,
+    # which launch() marks and mount_gradio_app does not: without this, any client could name any
+    # server file as an input (FileData.path) and have the handlers read it.
+    demo.has_launched = True
+    return app
 
 
 def main() -> None:
@@ -69,7 +79,10 @@ def main() -> None:
 
     print(f"ChatVLMLLM on http://{args.host}:{args.port}  "
           "(REST: /analyze_layout, /chat, /compare, /region_text, /models, /health)")
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
+    # A client that opens connections and goes quiet must not hold them: idle keep-alive ends
+    # after 5 s; a request body must keep arriving (pipelines/http_guards.py).
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning", timeout_keep_alive=5,
+                timeout_graceful_shutdown=10)
 
 
 if __name__ == "__main__":

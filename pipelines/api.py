@@ -4,29 +4,73 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .admission import WORK, BusyError
 from .catalogue import list_models
-from .documents import DEFAULT_DPI, Limits, load_document
+from .documents import DEFAULT_DPI, Limits, load_document, mib
 from .errors import DocumentError, PipelineError
+from .http_guards import BodyReadTimeout, SecurityHeaders
 from .pipeline import load_pipeline
 
 log = logging.getLogger(__name__)
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}})
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every error of every route: {"error": {"code", "message"}}."""
+
+    error: ErrorDetail
+
+
+def _documented(*statuses: int) -> dict:
+    what = {400: "Bad input (file, field, unknown model)", 408: "The request body did not arrive in time",
+            413: "Over a limit (bytes, pages, pixels)", 422: "Mode or action not supported by the model",
+            500: "Unexpected server error (logged)", 502: "A model server answered badly",
+            503: "Busy (Retry-After) or weights/server unavailable", 504: "A model server timed out",
+            507: "Out of memory on this document"}
+    return {status: {"model": ErrorBody, "description": what[status]} for status in statuses}
+
+
+MODEL_ROUTE_ERRORS = _documented(400, 408, 413, 422, 500, 502, 503, 504, 507)
+
+
+def _error(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}}, headers=headers)
 
 
 def create_rest_app(limits: Limits = Limits()) -> FastAPI:
     app = FastAPI(title="ChatVLMLLM", summary="Read documents with vision-language models and OCR.")
+    app.add_middleware(BodyReadTimeout, timeout_s=float(os.environ.get("CHATVLMLLM_BODY_TIMEOUT_S", "30")))
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(PipelineError)
     async def pipeline_error(request: Request, error: PipelineError) -> JSONResponse:
-        return _error(error.status, error.code, error.message)
+        headers = {"Retry-After": str(error.retry_after_s)} if isinstance(error, BusyError) else None
+        return _error(error.status, error.code, error.message, headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        # Starlette's own refusals (a malformed multipart body, an unknown route, a wrong method)
+        # in the same shape as ours.
+        codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+        return _error(error.status_code, codes.get(error.status_code, f"http_{error.status_code}"),
+                      str(error.detail), getattr(error, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
+        log.error("%s %s failed", request.method, request.url.path, exc_info=error)
+        return _error(500, "internal", f"The server failed unexpectedly ({type(error).__name__}); the error is logged.")
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -53,7 +97,7 @@ def create_rest_app(limits: Limits = Limits()) -> FastAPI:
             for s in list_models()
         ]}
 
-    @app.post("/analyze_layout")
+    @app.post("/analyze_layout", responses=MODEL_ROUTE_ERRORS)
     def analyze_layout(
         file: UploadFile = File(..., description="An image (PNG, JPEG, WebP, TIFF, BMP, GIF) or a PDF."),
         model: str = Form("classic"),
@@ -63,15 +107,16 @@ def create_rest_app(limits: Limits = Limits()) -> FastAPI:
     ) -> dict:
         pipeline = load_pipeline(model)
         mode = pipeline.spec.check_mode(mode)  # refuse a bad mode before reading the upload
-        result = pipeline.parse_document(
-            _read_upload(file, limits), mode, dpi=dpi, pages=pages, limits=limits, name=file.filename or "upload"
-        )
+        data = _read_upload(file, limits)
+        with WORK.slot():
+            result = pipeline.parse_document(data, mode, dpi=dpi, pages=pages, limits=limits,
+                                             name=file.filename or "upload")
         body = result.to_dict()
         if len(result.pages) == 1:
             body["elements"] = body["pages"][0]["elements"]  # the single-image shape users know
         return body
 
-    @app.post("/chat")
+    @app.post("/chat", responses=MODEL_ROUTE_ERRORS)
     def chat(
         file: UploadFile = File(..., description="The image or PDF the conversation is about."),
         messages: str = Form(..., description='JSON list of {"role": "system"|"user"|"assistant", "content": ...}; '
@@ -87,10 +132,12 @@ def create_rest_app(limits: Limits = Limits()) -> FastAPI:
 
         conversation = _json_messages(messages)
         pipeline = load_pipeline(model)
-        return chat_reply(pipeline, _read_upload(file, limits), conversation, page=page, page_text=page_text,
-                          max_new_tokens=max_new_tokens, dpi=dpi).to_dict()
+        data = _read_upload(file, limits)
+        with WORK.slot():
+            return chat_reply(pipeline, data, conversation, page=page, page_text=page_text,
+                              max_new_tokens=max_new_tokens, dpi=dpi).to_dict()
 
-    @app.post("/compare")
+    @app.post("/compare", responses=MODEL_ROUTE_ERRORS)
     def compare(
         file: UploadFile = File(..., description="An image or PDF."),
         runs: str = Form(..., description="2-4 runs, comma-separated model:mode, e.g. classic:layout_all,got_ocr2:text_only"),
@@ -100,12 +147,13 @@ def create_rest_app(limits: Limits = Limits()) -> FastAPI:
         """Every run on the same page: per-run results, timings and counts, plus a diff of the first two."""
         from .compare import compare_page, parse_runs
 
-        chosen = parse_runs(runs.split(","))
+        chosen = parse_runs(runs)
         document = load_document(_read_upload(file, limits), dpi=dpi, pages=str(page), limits=limits,
                                  name=file.filename or "upload")
-        return compare_page(document.pages[0], chosen, source=document.name).to_dict()
+        with WORK.slot():
+            return compare_page(document.pages[0], chosen, source=document.name).to_dict()
 
-    @app.post("/region_text")
+    @app.post("/region_text", responses=MODEL_ROUTE_ERRORS)
     def region_text(
         file: UploadFile = File(..., description="An image or PDF."),
         box: str = Form(..., description="x1, y1, x2, y2 in page pixels."),
@@ -121,7 +169,8 @@ def create_rest_app(limits: Limits = Limits()) -> FastAPI:
             raise PipelineError("bad_region", "Give the region as x1, y1, x2, y2 in page pixels.")
         pipeline = load_pipeline(model)
         document = load_document(_read_upload(file, limits), dpi=dpi, pages=str(page), limits=limits)
-        return read_region(pipeline, document.pages[0], region).to_dict()
+        with WORK.slot():
+            return read_region(pipeline, document.pages[0], region).to_dict()
 
     return app
 
@@ -129,7 +178,7 @@ def create_rest_app(limits: Limits = Limits()) -> FastAPI:
 def _read_upload(file: UploadFile, limits: Limits) -> bytes:
     data = file.file.read(limits.max_bytes + 1)
     if len(data) > limits.max_bytes:
-        raise DocumentError("too_large", f"Upload exceeds the limit (max_bytes) of {limits.max_bytes / 1e6:.0f} MB.")
+        raise DocumentError("too_large", f"Upload exceeds the limit (max_bytes) of {mib(limits.max_bytes)}.")
     return data
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 from .documents import DEFAULT_DPI, Document, Page, Source, load_document
 from .engines.hf_inputs import message_text
+from .engines.base import check_positive
 from .errors import PipelineError
 from .schema import DocumentResult, Element
 
@@ -291,6 +292,7 @@ def _prepare(pipeline: Pipeline, source: Source, messages: list[dict], page: int
              max_new_tokens: int | None, dpi: float) -> _Prepared:
     started = time.perf_counter()
     pipeline._require_prompting("cannot_chat", "chat")
+    check_positive("max_new_tokens", max_new_tokens)
     if int(page) < 1:
         raise PipelineError("bad_pages", f"Pages are numbered from 1, got {page}.")
     chosen = load_document(source, dpi=dpi, pages=str(int(page))).pages[0]

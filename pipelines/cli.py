@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .catalogue import get_spec, list_models
-from .documents import DEFAULT_DPI, Limits, Page, load_document, parse_page_selection, sniff_kind
+from .documents import DEFAULT_DPI, PDFIUM_LOCK, Limits, Page, load_document, parse_page_selection, sniff_kind
 from .engines import BACKENDS, ParseOptions, resolve_backend
 from .errors import EngineCapabilityError, PipelineError
 from .pipeline import FAILED_PAGE, Pipeline, load_pipeline
@@ -140,14 +140,17 @@ def page_count(path: Path) -> int:
     if head and sniff_kind(head) == "pdf":
         import pypdfium2 as pdfium
 
-        try:
-            pdf = pdfium.PdfDocument(str(path))
-        except pdfium.PdfiumError:
-            return load_document(path, limits=CLI_LIMITS).page_count  # its clear error
-        try:
-            return len(pdf)
-        finally:
-            pdf.close()
+        with PDFIUM_LOCK:
+            try:
+                pdf = pdfium.PdfDocument(str(path))
+            except pdfium.PdfiumError:
+                pdf = None
+            if pdf is not None:
+                try:
+                    return len(pdf)
+                finally:
+                    pdf.close()
+        return load_document(path, limits=CLI_LIMITS).page_count  # its clear error
     return load_document(path, limits=CLI_LIMITS).page_count
 
 

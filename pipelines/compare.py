@@ -58,8 +58,14 @@ def run_choices() -> list[tuple[str, str]]:
     return [(Run(s.key, m).label, Run(s.key, m).key) for s in list_models() for m in s.modes if m not in INPUT_MODES]
 
 
-def parse_runs(texts: list[str]) -> list[Run]:
-    runs = [Run.parse(t) for t in texts if str(t).strip()]
+def parse_runs(texts: list[str] | str) -> list[Run]:
+    """Runs from a list of 'model:mode' texts, or one comma-separated text."""
+    if isinstance(texts, str):
+        texts = texts.split(",")
+    if not isinstance(texts, (list, tuple)) or not all(isinstance(t, str) for t in texts):
+        raise PipelineError("bad_runs", "Runs are a list of 'model:mode' texts, e.g. ['classic:layout_all', "
+                                        "'classic:text_only'].")
+    runs = [Run.parse(t) for t in texts if t.strip()]
     if not MIN_RUNS <= len(runs) <= MAX_RUNS:
         raise PipelineError("bad_runs", f"Compare {MIN_RUNS} to {MAX_RUNS} runs (model:mode); got {len(runs)}.")
     if len(set(runs)) < len(runs):

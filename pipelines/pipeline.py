@@ -75,6 +75,7 @@ class Pipeline:
                 on_result(outcome)
             if on_page:
                 on_page(done, total)
+            document.pages[index].release()  # a rendered PDF page is not kept: memory stays a few pages
 
         # The first page waited for the model.
         if in_flight == 1:

@@ -110,6 +110,17 @@ def parse_box(text: str | None) -> tuple[float, float, float, float] | None:
     return x1, y1, x2, y2
 
 
+def box_from_values(values) -> Box:
+    """A box given as four numbers [x1, y1, x2, y2] (the API's form), or a PipelineError."""
+    if (not isinstance(values, (list, tuple)) or len(values) != 4
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)):
+        raise PipelineError("bad_region", "A region is four numbers: [x1, y1, x2, y2] in page pixels.")
+    x1, y1, x2, y2 = (float(v) for v in values)
+    if x2 <= x1 or y2 <= y1:
+        raise PipelineError("bad_region", "A region needs x1 < x2 and y1 < y2.")
+    return x1, y1, x2, y2
+
+
 def format_box(box: Box) -> str:
     return ", ".join(str(int(v)) for v in box)
 

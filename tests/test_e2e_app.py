@@ -174,9 +174,9 @@ def parse_args(path: Path, pages: str = "", dpi: float = 200):
 def test_view_api_shows_parse_and_hides_private_events(client):
     api = client.view_api(return_format="dict", print_info=False)
     named = api["named_endpoints"]
-    assert set(named) == {"/parse", "/unload_model", "/chat", "/compare", "/region_text"}, list(named)
+    assert set(named) == {"/parse", "/chat", "/compare", "/region_text"}, list(named)
     for private in ("/on_model_change", "/show_page", "/show_page_1", "/load_example", "/refresh_loaded",
-                    "/show_mode_inputs"):
+                    "/show_mode_inputs", "/unload_model"):
         assert private not in named, f"UI-only event {private} is exposed: {list(named)}"
     assert not api["unnamed_endpoints"], api["unnamed_endpoints"]
     parameters = [p["parameter_name"] for p in named["/parse"]["parameters"]]
@@ -238,17 +238,6 @@ def test_client_html_upload_errors_then_app_keeps_serving(client, files):
         names = set(archive.namelist())
         assert {"page_002.png", "page_002.json", "page_002.md", "document.md"} <= names, names
         assert not any(n.startswith("page_001") for n in names), names
-
-
-def test_unload_after_parse_then_parse_again(client, files):
-    client.predict(*parse_args(files["png"]), api_name="/parse")
-    message, table, _ = client.predict("classic", api_name="/unload_model")
-    assert message == "Unloaded **classic**."
-    assert table["data"] == [] if isinstance(table, dict) else not table
-    message, _, _ = client.predict("classic", api_name="/unload_model")
-    assert message == "**classic** was not loaded."
-    result = client.predict(*parse_args(files["png"]), api_name="/parse")  # loads again on demand
-    assert result[3]["elements"]
 
 
 def test_a_session_cannot_point_a_model_at_an_unlisted_server(client, files):

@@ -12,6 +12,7 @@ from pipelines import DocumentResult, list_models, load_pipeline
 from pipelines.chat import CHAT_PRESETS, answer_markdown, page_text_of
 from pipelines.render.draw import draw_elements
 from ui.common import (
+    model_event,
     LATEX, MODEL_EVENTS, STREAM_INTERVAL_S, UPLOAD_TYPES, file_digest, load_page, save_image, session_pipeline,
     user_error,
 )
@@ -196,10 +197,9 @@ def build_chat_tab(state: gr.State, server: list[gr.Textbox]) -> gr.File:
     respond_outputs = [chatbot, turns, page_view, notes]
     private = {"api_visibility": "private"}
     answering = message.submit(chat_add, [message, turns, chat_file], [message, turns, chatbot, chat_file],
-                               **private).success(chat_respond, respond_inputs, respond_outputs,
+                               **private).success(model_event(chat_respond), respond_inputs, respond_outputs,
                                                   **MODEL_EVENTS, **private)
-    again = regenerate.click(chat_regenerate, turns, [turns, chatbot], **private).success(
-        chat_respond, respond_inputs, respond_outputs, **MODEL_EVENTS, **private)
+    again = regenerate.click(chat_regenerate, turns, [turns, chatbot], **private).success(model_event(chat_respond), respond_inputs, respond_outputs, **MODEL_EVENTS, **private)
     stop_button.click(None, None, None, cancels=[answering, again], **private)
     undo.click(chat_undo, turns, [turns, chatbot, message], **private)
     clear.click(lambda: ([], [], None, ""), None, [turns, chatbot, page_view, notes], **private)

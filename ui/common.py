@@ -1,24 +1,23 @@
 """Shared constants and helpers of the UI tabs: work folders, uploads, errors."""
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import logging
 import os
-import shutil
-import tempfile
-import time
 from pathlib import Path
 
 import gradio as gr
 
 from pipelines import MODES, PipelineError, get_spec, load_document, load_pipeline
+from pipelines.admission import WORK, BusyError
 from pipelines.engines.openai_engine import session_base_urls
 from pipelines.region import parse_box
+from ui.storage import new_work_dir
 
 log = logging.getLogger("chatvlmllm")
 ASSETS = Path(__file__).parent.parent / "assets"
-WORK_ROOT = Path(tempfile.gettempdir()) / "chatvlmllm"
-WORK_MAX_AGE_S = 3600
 LATEX = [
     {"left": "$$", "right": "$$", "display": True},
     {"left": "\\[", "right": "\\]", "display": True},
@@ -29,23 +28,13 @@ PAGE_TIME_LIMIT_S = float(os.environ.get("CHATVLMLLM_PAGE_TIME_LIMIT_S", "600"))
 STREAM_INTERVAL_S = float(os.environ.get("CHATVLMLLM_STREAM_INTERVAL_S", "0.25"))  # push rate
 # Events that run models share one concurrency group. A local VLM batches concurrent requests
 # (pipelines/engines/batcher.py), so several users at once cost little more than one.
-MODEL_EVENTS = {"concurrency_limit": int(os.environ.get("CHATVLMLLM_MODEL_CONCURRENCY", "4")),
-                "concurrency_id": "models"}
+MODEL_EVENTS = {"concurrency_limit": WORK.slots, "concurrency_id": "models"}
 UPLOAD_TYPES = [".pdf", ".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"]
 CSS = """
 .text-diff { white-space: pre-wrap; line-height: 1.6; }
 .text-diff del { background: #fde2e1; color: #9f1c1c; }
 .text-diff .diff-insert { background: #dcf5dd; color: #14622a; }
 """
-
-
-def _new_work_dir() -> Path:
-    """A fresh folder for one parse's images and zip; folders older than an hour are removed."""
-    WORK_ROOT.mkdir(parents=True, exist_ok=True)
-    for old in WORK_ROOT.iterdir():
-        if time.time() - old.stat().st_mtime > WORK_MAX_AGE_S:
-            shutil.rmtree(old, ignore_errors=True)
-    return Path(tempfile.mkdtemp(dir=WORK_ROOT))
 
 
 def mode_choices(model: str) -> list[tuple[str, str]]:
@@ -70,6 +59,28 @@ def user_error(error: BaseException, action: str) -> gr.Error:
     return gr.Error(f"{action} failed unexpectedly ({type(error).__name__}); the error is logged.")
 
 
+def model_event(fn):
+    """A Gradio event that runs a model: it takes one of the work slots the REST routes use too
+    (pipelines/admission.py), so neither door can overload the other; full means a clear error."""
+    limited = WORK.limited(fn)
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def generator(*args, **kwargs):
+            try:
+                yield from limited(*args, **kwargs)
+            except BusyError as error:
+                raise gr.Error(error.message) from None
+        return generator
+
+    @functools.wraps(fn)
+    def function(*args, **kwargs):
+        try:
+            return limited(*args, **kwargs)
+        except BusyError as error:
+            raise gr.Error(error.message) from None
+    return function
+
+
 def file_digest(path: str) -> str:
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
@@ -87,7 +98,7 @@ def load_page(file_path: str | None, page_number, dpi: float = 200):
 
 
 def save_image(image, name: str) -> str:
-    path = _new_work_dir() / name
+    path = new_work_dir() / name
     image.save(path)
     return str(path)
 

@@ -14,7 +14,8 @@ from pipelines.render.draw import draw_elements
 from pipelines.render.markdown import data_url_picture_ref, page_markdown
 from pipelines.engines.openai_engine import session_base_urls
 from ui.common import (
-    LATEX, MODEL_EVENTS, PAGE_TIME_LIMIT_S, UPLOAD_TYPES, _new_work_dir, load_page, save_image, session_pipeline,
+    model_event,
+    LATEX, MODEL_EVENTS, PAGE_TIME_LIMIT_S, UPLOAD_TYPES, new_work_dir, load_page, save_image, session_pipeline,
     user_error,
 )
 
@@ -78,7 +79,7 @@ def compare_ui(file_path, page_number, runs, max_new_tokens, server_urls="", ser
         raise user_error(outcome["error"], "Comparing")
     comparison = outcome["comparison"]
     labels = [(f"{i + 1}. {c.run.label}", i) for i, c in enumerate(comparison.columns)]
-    work_dir = _new_work_dir()
+    work_dir = new_work_dir()
     exports = [work_dir / "comparison.json", work_dir / "comparison.md"]
     exports[0].write_text(comparison.to_json(), encoding="utf-8")
     exports[1].write_text(comparison.markdown_table(), encoding="utf-8")
@@ -145,7 +146,7 @@ def build_compare_tab(server: list[gr.Textbox]) -> gr.File:
     comparison = gr.State(None)
 
     private = {"api_visibility": "private"}
-    event = run.click(compare_ui, [compare_file, page_number, runs, max_new_tokens, *server],
+    event = run.click(model_event(compare_ui), [compare_file, page_number, runs, max_new_tokens, *server],
                       [summary, *groups, *headers, *images, *rendered, *stats, diff_a, diff_b, diff, exports,
                        comparison], **MODEL_EVENTS, **private)
     stop_button.click(None, None, None, cancels=[event], **private)

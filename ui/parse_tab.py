@@ -9,7 +9,7 @@ from pathlib import Path
 import gradio as gr
 
 from pipelines import (
-    DocumentResult, PageResult, ParseOptions, PipelineError, get_spec, list_models, load_document,
+    DocumentResult, PageResult, ParseOptions, get_spec, list_models, load_document,
 )
 from pipelines.catalogue import DEFAULT_MODEL
 from pipelines.render.draw import draw_elements, legend_html
@@ -17,7 +17,8 @@ from pipelines.render.export import export_zip
 from pipelines.render.markdown import data_url_picture_ref, page_markdown
 from pipelines.render.report import timings_markdown
 from ui.common import (
-    ASSETS, LATEX, MODEL_EVENTS, PAGE_TIME_LIMIT_S, STREAM_INTERVAL_S, UPLOAD_TYPES, _new_work_dir, file_digest, mode_choices,
+    model_event,
+    ASSETS, LATEX, MODEL_EVENTS, PAGE_TIME_LIMIT_S, STREAM_INTERVAL_S, UPLOAD_TYPES, new_work_dir, file_digest, mode_choices,
     parse_region, session_pipeline, user_error,
 )
 
@@ -38,30 +39,37 @@ def parse(file_path, model, mode, dpi, pages, min_pixels, max_pixels, max_new_to
     """Parse the upload, streaming generated text into the raw view; ends with every view filled."""
     if not file_path:
         raise gr.Error("Upload an image or a PDF first.")
+    events: queue.Queue = queue.Queue()
+    stop = threading.Event()
     try:
         pipeline = session_pipeline(model, server_urls, served_model)
         mode = pipeline.spec.check_mode(mode)
+        options = ParseOptions(
+            min_pixels=int(min_pixels) if min_pixels else None,
+            max_pixels=int(max_pixels) if max_pixels else None,
+            max_new_tokens=int(max_new_tokens) if max_new_tokens else None,
+            time_limit_s=PAGE_TIME_LIMIT_S,
+            prompt=prompt or None,
+            region=parse_region(region),
+            on_text=lambda text: events.put(("text", text)),
+            stop=stop,
+        )
         progress(0, desc="Reading the document")
         document = load_document(file_path, dpi=float(dpi), pages=pages or None, name=Path(file_path).name)
-    except PipelineError as error:
-        raise gr.Error(error.message) from None
-    events: queue.Queue = queue.Queue()
-    stop = threading.Event()
-    options = ParseOptions(
-        min_pixels=int(min_pixels) if min_pixels else None,
-        max_pixels=int(max_pixels) if max_pixels else None,
-        max_new_tokens=int(max_new_tokens) if max_new_tokens else None,
-        time_limit_s=PAGE_TIME_LIMIT_S,
-        prompt=prompt or None,
-        region=parse_region(region),
-        on_text=lambda text: events.put(("text", text)),
-        stop=stop,
-    )
+    except gr.Error:
+        raise
+    except Exception as error:  # noqa: BLE001 - ours shown as they are, anything else logged
+        raise user_error(error, "Reading the request") from None
     outcome: dict = {}
 
     finished: list[int] = []
+    work_dir = new_work_dir()
+    by_number = {page.number: page for page in document.pages}
+    saved: dict[int, tuple[str, str]] = {}  # page number -> (original PNG, annotated PNG)
 
     def page_done(result: PageResult) -> None:
+        # Saved now, while the page is rendered: the pipeline lets a PDF page go once it is done.
+        saved[result.page] = _save_page(work_dir, by_number[result.page].image, result)
         # Pages may finish in any order (the openai backend runs several at once): name the page
         # that finished rather than counting completions; none after the last one.
         finished.append(result.page)
@@ -93,20 +101,22 @@ def parse(file_path, model, mode, dpi, pages, min_pixels, max_pixels, max_new_to
         stop.set()  # the user pressed Stop or left: end generation instead of running on
     if "error" in outcome:  # the app keeps serving; unexpected details go to the server log
         raise user_error(outcome["error"], "Parsing")
-    yield _finished_views(document, outcome["result"], drop_headers_footers, file_digest(file_path))
+    yield _finished_views(work_dir, saved, outcome["result"], drop_headers_footers, file_digest(file_path))
 
 
-def _finished_views(document, result: DocumentResult, drop_headers_footers: bool, digest: str):
-    work = _new_work_dir()
-    originals, annotated = [], []
-    for page, page_result in zip(document.pages, result.pages):
-        original = work / f"page_{page.number + 1:03d}_original.png"
-        page.image.save(original)
-        marked = work / f"page_{page.number + 1:03d}.png"
-        draw_elements(page.image, page_result.elements).save(marked)
-        originals.append(str(original))
-        annotated.append(str(marked))
-    zip_path = export_zip(result, [p.image for p in document.pages], work / "result.zip", drop_headers_footers)
+def _save_page(work: Path, image, result: PageResult) -> tuple[str, str]:
+    original = work / f"page_{result.page + 1:03d}_original.png"
+    image.save(original)
+    marked = work / f"page_{result.page + 1:03d}.png"
+    draw_elements(image, result.elements).save(marked)
+    return str(original), str(marked)
+
+
+def _finished_views(work: Path, saved: dict[int, tuple[str, str]], result: DocumentResult,
+                    drop_headers_footers: bool, digest: str):
+    originals = [saved[page.page][0] for page in result.pages]
+    annotated = [saved[page.page][1] for page in result.pages]
+    zip_path = export_zip(result, originals, work / "result.zip", drop_headers_footers)
     state = {"result": result.to_dict(), "originals": originals, "annotated": annotated, "digest": digest}
     views = show_page(state, 1, drop_headers_footers)
     slider = gr.update(maximum=max(2, len(result.pages)), value=1, visible=len(result.pages) > 1)
@@ -180,7 +190,7 @@ def build_parse_tab(state: gr.State) -> tuple[gr.File, list[gr.Textbox]]:
     model.change(on_model_change, model, [mode, model_info], api_visibility="private")
     mode.change(show_mode_inputs, mode, [prompt, region], api_visibility="private")
     parse_event = run.click(
-        parse,
+        model_event(parse),
         [upload, model, mode, dpi, pages, min_pixels, max_pixels, max_new_tokens, drop_hf, prompt, region,
          server_urls, served_model],
         [annotated, rendered, raw, page_json, page_slider, timings, download, state],

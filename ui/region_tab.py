@@ -8,9 +8,10 @@ from gradio.data_classes import FileData
 
 from pipelines import Element, ParseOptions, PipelineError, list_models, load_document, load_pipeline
 from pipelines.catalogue import DEFAULT_MODEL
-from pipelines.region import display_image, editor_region, format_box, read_region
+from pipelines.region import box_from_values, display_image, editor_region, format_box, read_region
 from pipelines.render.draw import draw_elements
 from ui.common import (
+    model_event,
     LATEX, MODEL_EVENTS, PAGE_TIME_LIMIT_S, UPLOAD_TYPES, load_page, parse_region, save_image, session_pipeline,
     user_error,
 )
@@ -71,9 +72,10 @@ def region_text_api(file: FileData, model: str, box: list[float], page: int = 1,
     """The text inside box [x1, y1, x2, y2] (page pixels) on one page (1-based): the model's region
     mode where it has one (the box written in its convention), else the cropped region."""
     try:
+        region = box_from_values(box)
         document = load_document(file["path"], pages=str(page))
         options = ParseOptions(max_new_tokens=max_new_tokens or None, time_limit_s=PAGE_TIME_LIMIT_S)
-        return read_region(load_pipeline(model), document.pages[0], tuple(box), options).to_dict()
+        return read_region(load_pipeline(model), document.pages[0], region, options).to_dict()
     except Exception as error:  # noqa: BLE001
         raise user_error(error, "Reading the region") from None
 
@@ -110,6 +112,6 @@ def build_region_tab(server: list[gr.Textbox]) -> gr.File:
     for trigger in (region_file.change, page_number.change):
         trigger(region_load, [region_file, page_number], [editor, page_state, box, info], **private)
     editor.change(region_from_editor, [editor, page_state], box, **private)
-    read.click(region_read, [page_state, model, box, max_new_tokens, *server], [marked, text, info, result_json],
+    read.click(model_event(region_read), [page_state, model, box, max_new_tokens, *server], [marked, text, info, result_json],
                **MODEL_EVENTS, **private)
     return region_file

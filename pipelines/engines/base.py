@@ -6,7 +6,14 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from ..documents import Page
+from ..errors import PipelineError
 from ..schema import PageResult
+
+
+def check_positive(name: str, value) -> None:
+    """None, or a whole number of at least 1; a PipelineError naming the option otherwise."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise PipelineError("bad_option", f"{name} must be a positive whole number, got {value!r}.")
 
 
 @dataclass(frozen=True)
@@ -23,6 +30,15 @@ class ParseOptions:
     # setting stop ends generation early (the page keeps what was generated, with a warning).
     on_text: Callable[[str], None] | None = field(default=None, compare=False)
     stop: threading.Event | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        # Every door (UI, REST, gradio_client, Python) builds these: refuse nonsense here, once.
+        for name in ("min_pixels", "max_pixels", "max_new_tokens"):
+            check_positive(name, getattr(self, name))
+        if self.min_pixels and self.max_pixels and self.min_pixels > self.max_pixels:
+            raise PipelineError("bad_option", f"min_pixels ({self.min_pixels}) is above max_pixels ({self.max_pixels}).")
+        if self.time_limit_s is not None and not self.time_limit_s > 0:
+            raise PipelineError("bad_option", f"time_limit_s must be positive, got {self.time_limit_s!r}.")
 
 
 class Engine(Protocol):

@@ -48,6 +48,12 @@ CDLA_TO_CATEGORY = {
     "reference": "Text",
     "equation": "Formula",
 }
+# RapidOCR scales a page's short side up to 30 px, then pads any page wider than 8:1 to a quarter
+# of its width in height: memory grows with the square of the width for thin pages (3000x1 px
+# took 6 GB). Pages thinner than this are padded with white on the right/bottom first, so those
+# steps never trigger and boxes keep their page coordinates.
+MAX_OCR_ASPECT = 8
+MIN_OCR_SIDE = 32
 # Text outside any layout region this close to the top/bottom edge is a running header/footer.
 MARGIN_FRACTION = 0.06
 # A section header this much taller than body text near the top of a page is the document title.
@@ -107,7 +113,7 @@ class ClassicEngine:
     def parse_page(self, page: Page, mode: str, options: ParseOptions) -> PageResult:
         self.load()
         width, height = page.size
-        bgr = np.ascontiguousarray(np.asarray(page.image)[:, :, ::-1])
+        bgr = _padded_for_ocr(np.ascontiguousarray(np.asarray(page.image)[:, :, ::-1]))
         timings: dict[str, float] = {}
         with self._run_lock:
             start = time.perf_counter()
@@ -147,6 +153,18 @@ class ClassicEngine:
             elements=elements, raw_output=json.dumps(raw, ensure_ascii=False),
             timings=timings, warnings=list(page.warnings),
         )
+
+
+def _padded_for_ocr(bgr: np.ndarray) -> np.ndarray:
+    """The page on a white canvas no thinner than MAX_OCR_ASPECT:1 and MIN_OCR_SIDE px (see there)."""
+    height, width = bgr.shape[:2]
+    new_height = max(height, MIN_OCR_SIDE, -(-width // MAX_OCR_ASPECT))
+    new_width = max(width, MIN_OCR_SIDE, -(-height // MAX_OCR_ASPECT))
+    if (new_height, new_width) == (height, width):
+        return bgr
+    canvas = np.full((new_height, new_width, 3), 255, dtype=bgr.dtype)
+    canvas[:height, :width] = bgr
+    return canvas
 
 
 def assemble_elements(

@@ -21,15 +21,19 @@ def _png_bytes(image: Image.Image) -> bytes:
 
 def export_zip(
     result: DocumentResult,
-    page_images: list[Image.Image],
+    page_images: list[Image.Image | str | Path],
     destination: str | Path,
     drop_headers_footers: bool = False,
 ) -> Path:
-    """Write the zip; page_images are the original pages, in the same order as result.pages."""
+    """Write the zip; page_images are the original pages (images, or PNG files opened one at a time),
+    in the same order as result.pages."""
     destination = Path(destination)
     with zipfile.ZipFile(destination, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         document_md = []
         for page, image in zip(result.pages, page_images):
+            if not isinstance(image, Image.Image):
+                with Image.open(image) as stored:
+                    image = stored.convert("RGB")
             stem = f"page_{page.page + 1:03d}"
             archive.writestr(f"{stem}.png", _png_bytes(draw_elements(image, page.elements)))
             archive.writestr(f"{stem}.json", json.dumps(page.to_dict(), ensure_ascii=False, indent=2))
