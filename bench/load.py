@@ -231,7 +231,7 @@ def measure(args, pid: int | None) -> dict:
                     "after": mib(rss_after),
                     "growth": mib(rss_after - rss_before) if pid else None},
         "problems": [r for r in records if r["outcome"] in ("error", "wrong_document")][:20],
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "machine": {"cpus": os.cpu_count(), "system": platform.system(), "python": platform.python_version()},
         "command": " ".join(["python", "bench/load.py", *args.argv]),
     }
 
@@ -250,7 +250,7 @@ def markdown(report: dict) -> str:
     load = [report[k] for k in ("requests", "ok", "errors", "refused_backpressure", "wrong_document")]
     title = (f"# Load: {report['clients']} clients x {report['requests_per_client']} requests "
              f"({report['via']}, classic, {report['mode']})")
-    machine = (f"Machine: {machine['cpus']} CPUs, {machine['platform']}, Python {machine['python']}. "
+    machine = (f"Machine: {machine['cpus']} CPUs, {machine['system']}, Python {machine['python']}. "
                f"Command: `{report['command']}`")
     return "\n".join([title, "", machine, "",
                       _row(["requests", "ok", "errors", "refused (backpressure)", "wrong document", "p50 s",

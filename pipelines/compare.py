@@ -270,7 +270,11 @@ class TextDiff:
 
 
 def text_diff(a: str, b: str) -> TextDiff:
-    """Word-level diff of two texts; whitespace between words belongs to the pieces around it."""
+    """Word-level diff of two texts; whitespace between words belongs to the pieces around it.
+
+    The texts are Markdown (a column's), which spells "<" as "&lt;": entities are decoded first, so the
+    pieces hold what a reader sees and .html escapes each character once (not "&amp;lt;")."""
+    a, b = html.unescape(a), html.unescape(b)
     old, new = _TOKENS.findall(a), _TOKENS.findall(b)
     matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
     pieces: list[tuple[str, str]] = []

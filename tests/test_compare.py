@@ -30,6 +30,26 @@ def test_diff_html_escapes_what_the_models_wrote():
     assert text_diff("same", "same").pieces == [("equal", "same")] and text_diff("same", "same").similarity == 1.0
 
 
+def test_diff_of_parsed_pages_shows_each_character_escaped_once():
+    """Column Markdown spells "<" as "&lt;" (it is Markdown); the diff shows what a reader sees, "<"."""
+    from pipelines.render.markdown import page_markdown
+
+    def column(text: str) -> Column:
+        result = PageResult(page=0, width=100, height=100, model="m", mode="text_only",
+                            elements=[Element((0, 0, 100, 100), "Text", text)])
+        result.markdown = page_markdown(result)  # as the pipeline does
+        return Column(Run("classic", "text_only"), "classic", result)
+
+    comparison = Comparison("x.png", 0, 100, 100, [column("a <script>x</script> & b"), column("a <b> & c ![i](u)")])
+    diff = comparison.diff(0, 1)
+    assert diff.pieces == [("equal", "a "), ("delete", "<script>x</script>"), ("insert", "<b>"), ("equal", " & "),
+                           ("delete", "b"), ("insert", "c ![i](u)")]
+    assert diff.html == ('<div class="text-diff">a <del>&lt;script&gt;x&lt;/script&gt;</del>'
+                         '<span class="diff-insert">&lt;b&gt;</span> &amp; <del>b</del>'
+                         '<span class="diff-insert">c ![i](u)</span></div>')
+    assert "&amp;lt;" not in diff.html
+
+
 def test_runs_are_checked_against_the_catalogue():
     assert parse_runs(["classic:layout_all", "got_ocr_hf:text_only", "qwen2_vl_2b"]) == [
         Run("classic", "layout_all"), Run("got_ocr2", "text_only"), Run("qwen2_vl_2b", "text_only")]

@@ -120,6 +120,73 @@ def test_element_markdown(element, expected):
     assert element_markdown(element) == expected
 
 
+E = (0, 0, 9, 9)
+
+
+@pytest.mark.parametrize("element, expected", [
+    # Document text is text: tags show as their characters and never load anything.
+    (Element(E, "Text", 'See <img src=http://evil/x.png> & <a href="http://evil/">here</a>'),
+     'See &lt;img src=http://evil/x.png&gt; &amp; &lt;a href="http://evil/"&gt;here&lt;/a&gt;'),
+    (Element(E, "Title", "A <img src=http://evil/x.png>"), "# A &lt;img src=http://evil/x.png&gt;"),
+    (Element(E, "Section-header", "<b>2</b> Methods"), "## &lt;b&gt;2&lt;/b&gt; Methods"),
+    (Element(E, "List-item", "<i>pears</i>"), "- &lt;i&gt;pears&lt;/i&gt;"),
+    (Element(E, "Caption", "Figure <sub>1</sub>"), "Figure &lt;sub&gt;1&lt;/sub&gt;"),
+    (Element(E, "Footnote", "<a href=http://evil/>1</a>"), "&lt;a href=http://evil/&gt;1&lt;/a&gt;"),
+    (Element(E, "Page-header", "<img src=//evil/x>"), "&lt;img src=//evil/x&gt;"),
+    (Element(E, "Page-footer", "<img src=x onerror=alert(1)>"), "&lt;img src=x onerror=alert(1)&gt;"),
+    # Gradio emits $$...$$ bodies as raw HTML for KaTeX: escaped, the browser still hands KaTeX "a < b".
+    (Element(E, "Formula", "a < b <img src=http://evil/x.png>"), "$$\na &lt; b &lt;img src=http://evil/x.png&gt;\n$$"),
+    # Markdown images in text would be fetched too: "![" is written so it shows, but opens no image.
+    (Element(E, "Text", "Logo ![x](http://evil/y.png) end"), "Logo !&#91;x](http://evil/y.png) end"),
+    (Element(E, "Caption", "![x][ref]\n\n[ref]: http://evil/y.png"), "!&#91;x][ref]\n\n[ref]: http://evil/y.png"),
+    (Element(E, "Formula", "x $$ ![a](http://evil/y.png)"), "$$\nx $$ !&#91;a](http://evil/y.png)\n$$"),
+    # A blank line ends an HTML block, and Markdown after it is parsed: tables lose images too.
+    (Element(E, "Table", "<table><tr><td>\n\n![x](http://evil/y.png)\n\n</td></tr></table>"),
+     "<table><tbody><tr><td>\n\n!&#91;x](http://evil/y.png)\n\n</td></tr></tbody></table>"),
+    (Element(E, "Table", '<table><tr><td><img src="http://evil/x.png" alt="a">1</td></tr></table>'),
+     '<table><tbody><tr><td><img alt="a">1</td></tr></tbody></table>'),
+    # What models write as Markdown still renders.
+    (Element(E, "Text", "**Bold** and `code`, [a link](https://example.org) & 5 > 3"),
+     "**Bold** and `code`, [a link](https://example.org) & 5 > 3"),
+])
+def test_element_text_is_text_and_loads_nothing(element, expected):
+    assert element_markdown(element) == expected
+
+
+@pytest.mark.parametrize("fragment, expected", [
+    ('<img src="http://evil/x.png" alt="a">', '<img alt="a">'),
+    ('<img src="//evil/x.png">', "<img>"),
+    ('<img src="x">', "<img>"),
+    ('<img src="data:image/png;base64,AAAA">', '<img src="data:image/png;base64,AAAA">'),
+    ('<a href="https://example.org/">x</a>', '<a href="https://example.org/" rel="noopener noreferrer nofollow">x</a>'),
+])
+def test_sanitiser_loads_images_only_from_data_urls(fragment, expected):
+    assert sanitize_html(fragment) == expected
+
+
+def rendered_images(markdown: str) -> list[str]:
+    """The src of every <img> a CommonMark renderer with HTML allowed (like gr.Markdown) makes."""
+    markdown_it = pytest.importorskip("markdown_it")
+    collector = _TagCollector()
+    collector.feed(markdown_it.MarkdownIt("commonmark").render(markdown))
+    return [attrs["src"] for tag, attrs in collector.tags if tag == "img" and attrs.get("src")]
+
+
+def test_rendered_page_loads_only_its_own_pictures():
+    page = PageResult(page=0, width=100, height=100, model="classic", mode="layout_all", elements=[
+        Element((0, 0, 100, 10), "Text", "<img src=http://evil/a.png> ![b](http://evil/b.png)"),
+        Element((10, 20, 50, 60), "Picture"),
+        Element((0, 70, 100, 90), "Table", "<table><tr><td><img src=http://evil/c.png>\n\n![d](http://evil/d.png)"
+                                           "</td></tr></table>"),
+    ])
+    browser = page_markdown(page, data_url_picture_ref(Image.new("RGB", (100, 100), "white")))
+    assert browser.startswith("&lt;img src=http://evil/a.png&gt; !&#91;b](http://evil/b.png)\n\n![Picture](data:image/png")
+    assert '<img src="http' not in browser
+    assert [src[:22] for src in rendered_images(browser)] == ["data:image/png;base64,"]
+    saved = page_markdown(page)  # what the zip export and PageResult.markdown hold
+    assert rendered_images(saved) == ["images/page_001_picture_02.png"]
+
+
 def two_element_page() -> PageResult:
     return PageResult(page=2, width=100, height=100, model="classic", mode="layout_all", elements=[
         Element((0, 0, 100, 10), "Page-header", "Running head"),

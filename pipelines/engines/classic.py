@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from statistics import median
 
+import cv2
 import numpy as np
 
 from ..documents import Page
@@ -113,7 +114,8 @@ class ClassicEngine:
     def parse_page(self, page: Page, mode: str, options: ParseOptions) -> PageResult:
         self.load()
         width, height = page.size
-        bgr = _padded_for_ocr(np.ascontiguousarray(np.asarray(page.image)[:, :, ::-1]))
+        rgb = np.array(page.image)  # one writable copy, turned into BGR in place (pages reach 40 MP)
+        bgr = _padded_for_ocr(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR, dst=rgb))
         timings: dict[str, float] = {}
         with self._run_lock:
             start = time.perf_counter()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import io
 from typing import Callable
 
@@ -33,9 +34,29 @@ def data_url_picture_ref(image: Image.Image) -> PictureRef:
     return ref
 
 
+# Where escaping lives: in the Markdown itself (PageResult.markdown, the zip's .md files, the raw
+# view), not only in what the browser shows. Markdown is a format meant to be rendered, and every
+# renderer (gr.Markdown, the region tab showing PageResult.markdown, GitHub, an editor's preview)
+# makes raw HTML live; "&lt;" is how Markdown spells a literal "<". The unescaped text stays in the
+# JSON (Element.text). Only our own pictures (data: URLs, export-relative files) are images.
+
+
+def _no_images(markdown: str) -> str:
+    # "![" opens a Markdown image, which the browser fetches as the page renders. Text never holds our
+    # pictures (those come from Picture elements), so no "![" in it may open one: "&#91;" still shows
+    # "[" in Markdown, inside HTML blocks and inside $$...$$ (Gradio emits those bodies as raw HTML).
+    return markdown.replace("![", "!&#91;")
+
+
+def escape_text(text: str) -> str:
+    """Document or model text as Markdown that displays it: HTML is shown, never run or loaded."""
+    # Only text that could form a tag is escaped, so plain text keeps its & and > (a "> quote" stays one).
+    return _no_images(html.escape(text, quote=False) if "<" in text else text)
+
+
 def safe_text(text: str) -> str:
-    # Only text that could form a tag goes through the sanitiser, so plain text keeps its & and >.
-    return sanitize_html(text) if "<" in text else text
+    """Model answers (chat) that may use some HTML: allowlisted tags kept, no image loads from elsewhere."""
+    return _no_images(sanitize_html(text) if "<" in text else text)
 
 
 def element_markdown(element: Element, picture_url: str | None = None) -> str:
@@ -46,11 +67,11 @@ def element_markdown(element: Element, picture_url: str | None = None) -> str:
     if not text:
         return ""
     if category == "Formula":
-        body = text.strip("$").strip()
+        body = escape_text(text.strip("$").strip())
         return f"$$\n{body}\n$$"
-    if category == "Table":
-        return sanitize_html(text)
-    text = safe_text(text)
+    if category == "Table":  # the one category whose text is meant to be HTML
+        return _no_images(sanitize_html(text))
+    text = escape_text(text)
     if category == "Title":
         return "# " + " ".join(text.split())
     if category == "Section-header":

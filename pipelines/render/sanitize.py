@@ -22,9 +22,13 @@ ALLOWED_ATTRIBUTES = {
 
 
 def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
-    # data: URLs are allowed only as inline images (cropped pictures), never as links.
-    if attribute in ("href", "src") and value.strip().lower().startswith("data:"):
-        return value if tag == "img" and value.lower().startswith("data:image/") else None
+    # A src loads as the page renders, so any URL would let a document make every viewer's browser
+    # fetch it (or hit this server): only inline data:image/ pictures load. A link waits for a click;
+    # it may go anywhere http(s) (nh3 adds rel="noopener noreferrer nofollow"), but never to data:.
+    if attribute == "src":
+        return value if value.strip().lower().startswith("data:image/") else None
+    if attribute == "href" and value.strip().lower().startswith("data:"):
+        return None
     return value
 
 
