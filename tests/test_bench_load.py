@@ -6,10 +6,8 @@ import importlib.util
 import json
 from pathlib import Path
 
-import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-pytest.importorskip("gradio")
 
 
 def _load_bench():

@@ -23,7 +23,6 @@ RUN_TIMEOUT_MS = 90_000
 
 @pytest.fixture(scope="module")
 def feature(chromium_path):  # no app start when the browser is missing
-    pytest.importorskip("torch")
     from tests.feature_app import shared_feature_app
 
     return shared_feature_app()

@@ -139,7 +139,6 @@ TWIN = "qwen2_vl_2b"
 
 @pytest.fixture(scope="module")
 def feature():
-    pytest.importorskip("torch")
     from tests.feature_app import shared_feature_app
 
     return shared_feature_app()

@@ -197,7 +197,6 @@ RUNS = ["qwen2_vl_2b:text_only", "got_ocr2:text_only", "classic:layout_all"]
 
 @pytest.fixture(scope="module")
 def feature():
-    pytest.importorskip("torch")
     from tests.feature_app import shared_feature_app
 
     return shared_feature_app()

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
+import torch  # noqa: E402 - a requirement: a missing install fails here
+import transformers  # noqa: E402,F401
 
 from pipelines import ParseOptions, PipelineError, get_spec, load_pipeline  # noqa: E402
 from pipelines.engines import fast_decode  # noqa: E402

@@ -5,19 +5,16 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pypdfium2 as pdfium
 import pytest
-from fastapi.testclient import TestClient
 from PIL import Image
 
 from pipelines import PipelineError
 from pipelines import documents
-from pipelines.admission import BusyError, WorkLimiter
 from pipelines.compare import parse_runs
 from pipelines.documents import Limits, load_document, mib
 from pipelines.engines.base import ParseOptions

@@ -119,7 +119,6 @@ def test_classic_reads_a_cropped_paragraph_where_it_was_marked():
 
 @pytest.fixture(scope="module")
 def feature():
-    pytest.importorskip("torch")
     from tests.feature_app import shared_feature_app
 
     return shared_feature_app()

@@ -166,7 +166,7 @@ def test_sanitiser_loads_images_only_from_data_urls(fragment, expected):
 
 def rendered_images(markdown: str) -> list[str]:
     """The src of every <img> a CommonMark renderer with HTML allowed (like gr.Markdown) makes."""
-    markdown_it = pytest.importorskip("markdown_it")
+    import markdown_it  # markdown-it-py comes with gradio
     collector = _TagCollector()
     collector.feed(markdown_it.MarkdownIt("commonmark").render(markdown))
     return [attrs["src"] for tag, attrs in collector.tags if tag == "img" and attrs.get("src")]
