@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import re
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterator
 
@@ -250,9 +251,11 @@ class ChatStream(Iterator[str]):
     """The answer's text chunks as they are generated; once exhausted, .reply holds the ChatReply.
     .notes (e.g. the trimming note) are known before the first chunk. close() stops generation."""
 
-    def __init__(self, chunks: Iterator[str], finish: Callable[[str, float | None], ChatReply], notes: list[str]):
+    def __init__(self, chunks: Iterator[str], finish: Callable[[str, float | None], ChatReply], notes: list[str],
+                 release: Callable[[], None] = lambda: None):
         self._chunks = chunks
         self._finish = finish
+        self._release = release  # lets the model manager evict the model again; called once
         self._parts: list[str] = []
         self._started = time.perf_counter()
         self._first: float | None = None
@@ -267,7 +270,13 @@ class ChatStream(Iterator[str]):
             chunk = next(self._chunks)
         except StopIteration:
             if self.reply is None:
-                self.reply = self._finish("".join(self._parts).strip(), self._first)
+                try:
+                    self.reply = self._finish("".join(self._parts).strip(), self._first)
+                finally:
+                    self._done()
+            raise
+        except BaseException:
+            self._done()
             raise
         if self._first is None:
             self._first = time.perf_counter() - self._started
@@ -276,8 +285,15 @@ class ChatStream(Iterator[str]):
 
     def close(self) -> None:
         close = getattr(self._chunks, "close", None)
-        if close:
-            close()
+        try:
+            if close:
+                close()
+        finally:
+            self._done()
+
+    def _done(self) -> None:
+        release, self._release = self._release, lambda: None
+        release()
 
 
 @dataclass
@@ -289,7 +305,9 @@ class _Prepared:
 
 
 def _prepare(pipeline: Pipeline, source: Source, messages: list[dict], page: int, page_text: str | bool | None,
-             max_new_tokens: int | None, dpi: float) -> _Prepared:
+             max_new_tokens: int | None, dpi: float, load: Callable[[], float]) -> _Prepared:
+    """Everything before generation; load() loads the model through the manager and keeps it
+    loaded until the caller releases it."""
     started = time.perf_counter()
     pipeline._require_prompting("cannot_chat", "chat")
     check_positive("max_new_tokens", max_new_tokens)
@@ -300,7 +318,7 @@ def _prepare(pipeline: Pipeline, source: Source, messages: list[dict], page: int
         raise PipelineError("bad_pages", f"Page {page} does not exist: the document has 1 page.")
     if page_text is True:
         page_text = fresh_page_text(chosen)
-    load_s = pipeline.load()
+    load_s = load()
     if page_text:
         messages = with_page_text(messages, page_text, "OCR")
     fitted = fit_history(messages, context_window(pipeline.engine, chosen, max_new_tokens))
@@ -343,16 +361,25 @@ def chat_reply(pipeline: Pipeline, source: Source, messages: list[dict], *, page
                dpi: float = DEFAULT_DPI) -> ChatReply:
     """Answer the last user message about one page (1-based) of the document, whole.
     page_text: the page's parsed Markdown as context; True parses the page now (classic OCR)."""
-    prepared = _prepare(pipeline, source, messages, page, page_text, max_new_tokens, dpi)
-    text = _engine_chat(pipeline, prepared, False, max_new_tokens)
-    return _reply(pipeline, prepared, text, None)
+    with ExitStack() as pinned:
+        prepared = _prepare(pipeline, source, messages, page, page_text, max_new_tokens, dpi,
+                            lambda: pinned.enter_context(pipeline.in_use()))
+        text = _engine_chat(pipeline, prepared, False, max_new_tokens)
+        return _reply(pipeline, prepared, text, None)
 
 
 def chat_stream(pipeline: Pipeline, source: Source, messages: list[dict], *, page: int = 1,
                 page_text: str | bool | None = None, max_new_tokens: int | None = None,
                 dpi: float = DEFAULT_DPI) -> ChatStream:
     """Answer the last user message about one page (1-based), chunk by chunk (see ChatStream)."""
-    prepared = _prepare(pipeline, source, messages, page, page_text, max_new_tokens, dpi)
-    chunks = _engine_chat(pipeline, prepared, True, max_new_tokens)
+    pinned = ExitStack()  # held until the stream ends or is closed
+    try:
+        prepared = _prepare(pipeline, source, messages, page, page_text, max_new_tokens, dpi,
+                            lambda: pinned.enter_context(pipeline.in_use()))
+        chunks = _engine_chat(pipeline, prepared, True, max_new_tokens)
+    except BaseException:
+        pinned.close()
+        raise
     notes = [n for n in (prepared.fitted.note,) if n]
-    return ChatStream(iter(chunks), lambda text, first: _reply(pipeline, prepared, text, first), notes)
+    return ChatStream(iter(chunks), lambda text, first: _reply(pipeline, prepared, text, first), notes,
+                      release=pinned.close)

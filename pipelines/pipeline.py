@@ -40,6 +40,11 @@ class Pipeline:
         """Load the model (within the memory budget, see model_manager); seconds it took."""
         return MANAGER.ensure_loaded(self.name, self.engine)
 
+    def in_use(self):
+        """A context in which the model is loaded and the manager will not evict it; yields the
+        seconds loading took. Every request holds one while it runs the engine."""
+        return MANAGER.using(self.name, self.engine)
+
     def parse_pages(
         self,
         document: Document,
@@ -59,7 +64,11 @@ class Pipeline:
         """
         mode = self.spec.check_mode(mode)
         started = time.perf_counter()
-        load_s = self.load()
+        with self.in_use() as load_s:
+            return self._parse_loaded(document, mode, options, on_page, on_result, load_s, started)
+
+    def _parse_loaded(self, document: Document, mode: str, options: ParseOptions, on_page: ProgressCallback | None,
+                      on_result: ResultCallback | None, load_s: float, started: float) -> DocumentResult:
         total = len(document.pages)
         in_flight = min(total, max(1, int(getattr(self.engine, "max_in_flight", 1))))
         results: list[PageResult | None] = [None] * total
@@ -162,8 +171,8 @@ class Pipeline:
         """The model's raw output for a free prompt about the (first) page."""
         self._require_prompting("cannot_prompt", "follow a prompt")
         page = load_document(image).pages[0]
-        self.load()  # through the model manager, like parsing: counted in the memory budget
-        return self.engine.inference(page, prompt)
+        with self.in_use():  # through the model manager, like parsing: counted in the memory budget
+            return self.engine.inference(page, prompt)
 
     def chat(self, image: Source, messages: list[dict], stream: bool = False, *, page: int = 1,
              page_text: str | bool | None = None, max_new_tokens: int | None = None) -> Iterator[str] | str:

@@ -93,3 +93,56 @@ def test_two_sessions_loading_the_same_model_load_it_once():
     for thread in threads:
         thread.join()
     assert engine.loads == 1
+
+
+class EstimatingEngine(FakeEngine):
+    def expected_bytes(self) -> int:
+        return self.size
+
+
+def test_evicts_before_loading_not_after():
+    manager = ModelManager(budget_bytes=100)
+    a, b = EstimatingEngine("a", 60), EstimatingEngine("b", 60)
+    manager.ensure_loaded("a", a)
+    seen_while_loading = []
+    real_load = b.load
+    b.load = lambda: (seen_while_loading.append(a.loaded), real_load())[1]
+    manager.ensure_loaded("b", b)
+    assert seen_while_loading == [False]  # a was gone before b started loading
+    assert [m.key for m in manager.loaded()] == ["b"]
+
+
+def test_a_model_in_use_is_neither_evicted_nor_unloaded():
+    import pytest
+
+    from pipelines.model_manager import ModelBusyError
+
+    manager = ModelManager(budget_bytes=100)
+    a, b = EstimatingEngine("a", 60), EstimatingEngine("b", 60)
+    with manager.using("a", a):
+        manager.ensure_loaded("b", b)  # over budget, but a is running a request
+        assert a.loaded and b.loaded
+        with pytest.raises(ModelBusyError) as caught:
+            manager.unload("a")
+        assert caught.value.code == "model_busy" and caught.value.status == 409
+        assert [m.in_use for m in manager.loaded() if m.key == "a"] == [1]
+    assert manager.unload("a") is True and not a.loaded
+
+
+def test_the_engine_does_not_load_itself_and_the_pipeline_loads_through_the_manager():
+    import pytest
+    from PIL import Image
+
+    from pipelines import PipelineError, load_pipeline
+    from pipelines.documents import Page
+    from pipelines.engines.classic import ClassicEngine
+    from pipelines.model_manager import MANAGER
+
+    with pytest.raises(PipelineError) as caught:
+        ClassicEngine().parse_page(Page(Image.new("RGB", (64, 64), "white"), 0), "layout_all", None)
+    assert caught.value.code == "not_loaded"
+    pipeline = load_pipeline("classic")
+    MANAGER.unload(pipeline.name)
+    result = pipeline.parse_document(Image.new("RGB", (64, 64), "white"), "layout_all")
+    assert result.pages[0].timings["load_s"] > 0
+    assert pipeline.name in [m.key for m in MANAGER.loaded()]  # what is loaded is what the manager says

@@ -6,6 +6,7 @@ import os
 
 import gradio as gr
 
+from pipelines import PipelineError
 from pipelines.model_manager import MANAGER
 
 
@@ -35,7 +36,11 @@ def unload_model(name: str | None, token: str | None = None):
     if not name:
         message = "Pick a loaded model to unload."
     else:
-        message = f"Unloaded **{name}**." if MANAGER.unload(name) else f"**{name}** was not loaded."
+        try:
+            unloaded = MANAGER.unload(name)
+        except PipelineError as error:  # in use by a request right now
+            raise gr.Error(error.message) from None
+        message = f"Unloaded **{name}**." if unloaded else f"**{name}** was not loaded."
     return message, *refresh_loaded()
 
 

@@ -10,6 +10,15 @@ from ..errors import PipelineError
 from ..schema import PageResult
 
 
+class EngineNotLoadedError(PipelineError):
+    """An engine was asked to run before the model manager loaded it (a bug in the caller)."""
+
+    status = 500
+
+    def __init__(self, name: str):
+        super().__init__("not_loaded", f"The {name} model is not loaded; requests load it through the model manager.")
+
+
 def check_positive(name: str, value) -> None:
     """None, or a whole number of at least 1; a PipelineError naming the option otherwise."""
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):

