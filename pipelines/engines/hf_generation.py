@@ -31,25 +31,29 @@ class FastDecoding:
     warm_up_s: float = 0.0
 
 
-def start_fast_decoding(loaded: LoadedModel, decoding: str = "auto", compile: bool | str = "auto",
+def start_fast_decoding(loaded: LoadedModel, decoding: str = "fast", compile: bool | str = "auto",
                         max_batch: int | None = None, warm_up: tuple[tuple[int, int], ...] | None = None,
                         name: str = "chatvlmllm-decode") -> FastDecoding:
     """A batcher for this model, with its common decode shapes compiled now (not in a user's page).
 
-    decoding: "auto" (fast path where the model allows it), "fast" (raise Ineligible otherwise) or
-    "generate". max_batch: rows decoded together (default 32 on CUDA, 4 on CPU).
+    decoding: "fast" (the fast path where the model allows it, else generate, saying why),
+    "generate", or "auto" (the engine's default): transformers' generate, because the fast path is
+    not yet verified on a GPU (no committed GPU run of bench/generation.py) and was 6-10% slower per
+    token than generate at real widths on the CPU. max_batch: rows decoded together (default 32 on
+    CUDA, 4 on CPU).
     """
     import torch
 
     if decoding == "generate":
         return FastDecoding(None, "transformers generate (chosen)")
+    if decoding == "auto":
+        return FastDecoding(None, "transformers generate (default; the batched fast path is opt-in, "
+                                  "CHATVLMLLM_DECODING=fast, not yet verified on a GPU)")
     config = _greedy_config(loaded, 1)
     try:
         decoder = Decoder(loaded.model, eos_ids=_as_set(config.eos_token_id), pad_id=int(config.pad_token_id),
                           repetition_penalty=config.repetition_penalty, compile=compile)
     except Ineligible as why:
-        if decoding == "fast":
-            raise
         return FastDecoding(None, f"transformers generate ({why})")
     batcher = Batcher(decoder, max_batch or (32 if loaded.device.startswith("cuda") else 4), name=name)
     warm_up_s = 0.0
