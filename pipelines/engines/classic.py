@@ -27,14 +27,18 @@ from .base import EngineNotLoadedError, ParseOptions
 # - documents are upright, so the 180-degree line classifier only costs time;
 # - text detection at 1,120 px on the long side finds the same lines as at full 200-dpi size on
 #   dense pages, in a third of the time; recognition still reads full-resolution crops;
-# - onnxruntime's memory arena saves re-allocating for every differently sized line batch.
+# - recognition in batches of 3 lines with onnxruntime's memory arena off: the arena keeps the
+#   largest batch's memory for good and a batch of wide lines holds a T x vocabulary score matrix
+#   per line: on the example paper the process grew by 870 MiB that way, by 400 MiB this way, at
+#   about the same speed (bench/results/memory.md).
 OCR_PARAMS = {
     "Global.use_cls": False,
     "Global.log_level": "warning",
     "Global.max_side_len": 8000,
     "Det.limit_type": "max",
     "Det.limit_side_len": 1120,
-    "EngineConfig.onnxruntime.enable_cpu_mem_arena": True,
+    "Rec.rec_batch_num": 3,
+    "EngineConfig.onnxruntime.enable_cpu_mem_arena": False,
 }
 # CDLA's ten labels on dots.ocr's categories. "reference" is bibliography text.
 CDLA_TO_CATEGORY = {
