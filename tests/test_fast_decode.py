@@ -138,7 +138,7 @@ def test_a_batch_of_pages_reads_each_page_as_alone(key, twin_root, pages):
     requests = [DecodeRequest(on_device(engine, i), b) for i, b in zip(inputs, budgets)]
     submitting = threading.Thread(target=submit_all, args=(batcher, requests))
     submitting.start()
-    while batcher._waiting() < 3:
+    while batcher.waiting() < 3:
         threading.Event().wait(0.01)
     release.set()
     submitting.join()
@@ -310,7 +310,7 @@ def test_waiting_for_a_row_does_not_count_against_the_time_limit_and_a_stop_ends
     ]
     for thread in threads:
         thread.start()
-    while batcher._waiting() < 2:
+    while batcher.waiting() < 2:
         threading.Event().wait(0.01)
     threading.Event().wait(2.5)  # longer than the time limit, spent waiting
     release.set()
@@ -381,7 +381,7 @@ def test_a_pdf_parses_the_same_batched_as_with_generate(twin_root, tmp_path):
     parsing = threading.Thread(target=lambda: parsed.update(
         result=fast.parse_document(document, "text_only", options=options)))
     parsing.start()
-    while batcher._waiting() < 3:
+    while batcher.waiting() < 3:
         threading.Event().wait(0.01)
     release.set()
     parsing.join()
@@ -436,7 +436,7 @@ def test_a_page_stopped_while_waiting_for_a_row_ends_at_once(twin_root, pages):
     waiting = DecodeRequest(on_device(engine, inputs), 10, stop=stop)
     waiter = threading.Thread(target=batcher.submit, args=(waiting,))
     waiter.start()
-    while batcher._waiting() < 1 and not waiting.finished.is_set():
+    while batcher.waiting() < 1 and not waiting.finished.is_set():
         threading.Event().wait(0.005)
     stop.set()
     waiter.join(timeout=60)

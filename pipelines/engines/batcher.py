@@ -11,6 +11,7 @@ All GPU work happens in the worker thread: CUDA graphs are recorded and replayed
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import threading
 import time
@@ -118,6 +119,20 @@ class Batcher:
         if job.error is not None:
             raise job.error
         return job.result
+
+    @contextlib.contextmanager
+    def held(self):
+        """The worker waits, between batches, until the block ends: requests submitted meanwhile
+        start as one batch (benchmarks and tests measure batches without racing the worker)."""
+        started, release = threading.Event(), threading.Event()
+        job = _Job(lambda: (started.set(), release.wait()))
+        self._put(job)
+        started.wait()
+        try:
+            yield
+        finally:
+            release.set()
+            job.finished.wait()
 
     def warm_up(self, rows: int, columns: int, prompt_ids) -> float:
         """Compile and record the decode step for one (rows, columns) shape now, not in a user's page."""
@@ -269,7 +284,7 @@ class Batcher:
                 if request is not None and request.finished.is_set():
                     state.done[row] = True
                     rows[row] = None
-            waiting = self._waiting()
+            waiting = self.waiting()
             free = [row for row, request in enumerate(rows) if request is None]
             wanted = bucket_rows(len(rows) - len(free) + waiting, self.max_rows)
             if waiting > len(free) and wanted > len(rows):  # more pages came: more rows
@@ -335,7 +350,8 @@ class Batcher:
         self.decoder.reset(state)
         return state
 
-    def _waiting(self) -> int:
+    def waiting(self) -> int:
+        """Requests queued for the worker."""
         with self._wake:
             return sum(1 for item in self._queue if isinstance(item, DecodeRequest))
 
