@@ -5,6 +5,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from pipelines import text_metrics
+
 TITLE = "Quarterly Report on River Water Quality"
 PARAGRAPHS = [
     "The survey measured oxygen levels at twelve stations along the river during spring.",
@@ -112,22 +114,7 @@ def write_pdf(path: Path, pages=(PAGE_ONE, PAGE_TWO)) -> Path:
     return path
 
 
-def normalise(text: str) -> str:
-    """Whitespace removed and case folded: OCR line breaks and spacing do not count as errors."""
-    return "".join(text.split()).casefold()
-
-
-def levenshtein(a: str, b: str) -> int:
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, start=1):
-        current = [i]
-        for j, cb in enumerate(b, start=1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
-
-
 def character_error_rate(reference: str, hypothesis: str) -> float:
-    reference, hypothesis = normalise(reference), normalise(hypothesis)
-    assert reference, "empty reference text"
-    return levenshtein(reference, hypothesis) / len(reference)
+    """Whitespace and case do not count: OCR line breaks and spacing are not reading errors."""
+    assert reference.strip(), "empty reference text"
+    return text_metrics.character_error_rate(reference, hypothesis, casefold=True)
