@@ -44,8 +44,10 @@ def smart_resize(width: int, height: int, *, factor: int, min_pixels: int,
     """The (width, height) Qwen-style processors resize to: both sides multiples of factor,
     the area within [min_pixels, max_pixels], the aspect ratio kept as closely as possible.
 
-    Same arithmetic as transformers' Qwen2-VL image processor and dots.ocr's image_utils (the
-    max(factor, ...) guards come from qwen-vl-utils), with arguments in our (width, height) order.
+    Equal to qwen-vl-utils' smart_resize, the reference for the Qwen-VL families, for every size
+    and budget tested (tests/test_smart_resize.py), with arguments in our (width, height) order.
+    transformers' Qwen2-VL image processor lacks the max(factor, ...) guards and differs at
+    extreme aspect ratios: 11x647 px becomes 28x448 there, 28x644 here and in qwen-vl-utils.
     """
     if min(width, height) <= 0:
         raise ValueError(f"image size must be positive, got {width}x{height}")
