@@ -76,3 +76,9 @@ def test_decoding_figures_on_the_cpu():
     assert f"dots.ocr {dots['fast']['ms_per_token']:.1f} vs {dots['generate']['ms_per_token']:.1f} ms" in README
     slower = [m["fast"]["ms_per_token"] / m["generate"]["ms_per_token"] - 1 for m in models.values()]
     assert 0.05 <= min(slower) and max(slower) <= 0.10  # "6-10% slower per token"
+
+
+def test_app_overhead_figures():
+    per_page = results("app_overhead.json")["per_page_median_s"]
+    assert f"render {per_page['render_s']:.3f} s" in README
+    assert f"{per_page['total_s']:.2f} s a page in all" in README

@@ -105,10 +105,12 @@ def parse(file_path, model, mode, dpi, pages, min_pixels, max_pixels, max_new_to
 
 
 def _save_page(work: Path, image, result: PageResult) -> tuple[str, str]:
+    """The page and its boxes (drawn once, reused by the zip) as PNG files. Fast compression: the
+    default level took 0.35 s a page for both, for files about 10% smaller."""
     original = work / f"page_{result.page + 1:03d}_original.png"
-    image.save(original)
+    image.save(original, compress_level=1)
     marked = work / f"page_{result.page + 1:03d}.png"
-    draw_elements(image, result.elements).save(marked)
+    draw_elements(image, result.elements).save(marked, compress_level=1)
     return str(original), str(marked)
 
 
@@ -116,7 +118,7 @@ def _finished_views(work: Path, saved: dict[int, tuple[str, str]], result: Docum
                     drop_headers_footers: bool, digest: str):
     originals = [saved[page.page][0] for page in result.pages]
     annotated = [saved[page.page][1] for page in result.pages]
-    zip_path = export_zip(result, originals, work / "result.zip", drop_headers_footers)
+    zip_path = export_zip(result, originals, work / "result.zip", drop_headers_footers, annotated_pngs=annotated)
     state = {"result": result.to_dict(), "originals": originals, "annotated": annotated, "digest": digest}
     views = show_page(state, 1, drop_headers_footers)
     slider = gr.update(maximum=max(2, len(result.pages)), value=1, visible=len(result.pages) > 1)
