@@ -9,6 +9,7 @@ import json
 import math
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -276,6 +277,63 @@ def test_malformed_answers_are_errors_not_crashes(server, proxy, content_type, b
     with pytest.raises(ServerResponseError) as caught:
         served(server, proxy.url).parse_document(render_page(*PAGE_ONE), "text_only", options=SHORT)
     assert caught.value.code == "bad_server_response" and fragment in caught.value.message
+
+
+class RedirectingServer:
+    """Answers every request with a 307 to `location` (an allowed server pointing elsewhere)."""
+
+    def __init__(self, location: str):
+        self.requests: list[str] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_GET(self):
+                self._redirect()
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self._redirect()
+
+            def _redirect(self):
+                outer.requests.append(f"{self.command} {self.path}")
+                self.send_response(307)
+                self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_redirect_is_not_followed_and_the_page_goes_nowhere_else():
+    elsewhere = RecordingProxy()  # another host's server: it would answer if the page reached it
+    chunk = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
+             "choices": [{"index": 0, "delta": {"content": "stolen"}, "finish_reason": "stop"}]}
+    elsewhere.answer_next(200, f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n", "text/event-stream", times=5)
+    location = elsewhere.url + "/chat/completions"
+    redirecting = RedirectingServer(location)
+    try:
+        pipe = load_pipeline(KEY, backend="openai", base_url=redirecting.url, served_model="m",
+                             backoff_s=0.02, **LIMITS)
+        with pytest.raises(ServerResponseError) as caught:
+            pipe.parse_document(render_page(*PAGE_ONE), "text_only", options=SHORT)
+        assert elsewhere.records == []
+        assert redirecting.requests == ["POST /v1/chat/completions"]  # one attempt: not retried
+        assert caught.value.code == "server_redirect" and caught.value.status == 502
+        assert f"The model server at {redirecting.url} redirected the request (HTTP 307) to {location}" in (
+            caught.value.message)
+    finally:
+        redirecting.stop()
+        elsewhere.stop()
 
 
 # ------------------------------------------------------------------ configuration

@@ -6,9 +6,12 @@ output is noise: the tests check structure, sizes, budgets, what reaches the mod
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import shutil
 import threading
+import time
 
 import pytest
 
@@ -18,12 +21,15 @@ pytest.importorskip("transformers")
 from pipelines import (  # noqa: E402
     CATALOGUE, CATEGORIES, DocumentResult, EngineCapabilityError, ParseOptions, PipelineError, get_spec, load_pipeline,
 )
+from pipelines.engines import hf_loading  # noqa: E402
 from pipelines.engines.hf_loading import (  # noqa: E402
     MODEL_DIRS_ENV, ModelSource, WeightsUnavailableError, resolve_source, translate_load_error,
 )
 from pipelines.engines.transformers_engine import TransformersEngine  # noqa: E402
 from pipelines.families import ImageLimits, get_family  # noqa: E402
+from tests.app_server import free_port  # noqa: E402
 from tests.pages import PAGE_ONE, PAGE_SIZE, render_page  # noqa: E402
+from tests.server_fixture import HangingServer  # noqa: E402
 from tests.test_dots_native import build_dots_twin  # noqa: E402
 from tests.twins import TWIN_KEYS, build_twin  # noqa: E402
 
@@ -375,6 +381,116 @@ def test_offline_hub_id_not_in_cache_says_how_to_get_the_weights(monkeypatch, tm
     with pytest.raises(WeightsUnavailableError) as error:
         engine.load()
     assert "hf download rednote-hilab/dots.ocr" in error.value.message
+
+
+def point_hub_at(monkeypatch, endpoint: str, cache) -> None:
+    """huggingface_hub downloading from `endpoint` into an empty `cache`, HF_HUB_OFFLINE unset, a
+    short probe, nothing remembered from other tests."""
+    from huggingface_hub import constants
+
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", MODEL_DIRS_ENV):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    # huggingface_hub read these at import; it (and transformers) look them up on its constants module.
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(hf_loading, "HUB_PROBE_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(hf_loading, "_hub_down_until", {})
+
+
+class SilentHub(HangingServer):
+    """A hub that accepts connections and reads what is asked (request lines), answering nothing."""
+
+    def __init__(self):
+        self.requests: list[str] = []
+        super().__init__()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = self.listener.accept()
+                self.connections.append(connection)
+                threading.Thread(target=self._read, args=(connection,), daemon=True).start()
+
+    def _read(self, connection) -> None:
+        with contextlib.suppress(OSError):
+            if line := connection.makefile("rb").readline().decode("latin-1").strip():
+                self.requests.append(line)
+
+    def probes(self, expected: int) -> int:
+        """Requests for the endpoint itself (the probe), once `expected` have come (or 2 s passed).
+        Not counted: huggingface_hub's own once-per-process GET /api/agent-harnesses."""
+        def count() -> int:
+            return sum(r.split()[1] == "/" for r in self.requests)
+
+        deadline = time.monotonic() + 2
+        while count() < expected and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.1)  # room for one more that should not come
+        return count()
+
+
+@pytest.fixture
+def silent_hub(monkeypatch, tmp_path):
+    hub = SilentHub()
+    point_hub_at(monkeypatch, f"http://127.0.0.1:{hub.port}", tmp_path / "hub-cache")
+    yield hub
+    hub.close()
+
+
+def test_an_unreachable_hub_fails_within_seconds_and_is_remembered(silent_hub):
+    endpoint = f"http://127.0.0.1:{silent_hub.port}"
+    started = time.perf_counter()
+    with pytest.raises(WeightsUnavailableError) as error:
+        TransformersEngine(get_spec("qwen2_vl_2b")).load()
+    assert time.perf_counter() - started < 3  # the 0.5 s probe, not ~28 s of hub retries
+    message = error.value.message
+    assert error.value.code == "weights_unavailable" and error.value.status == 503
+    assert "Qwen/Qwen2-VL-2B-Instruct" in message and f"the hub ({endpoint}) cannot be reached" in message
+    assert "hf download Qwen/Qwen2-VL-2B-Instruct" in message and MODEL_DIRS_ENV in message
+    assert silent_hub.probes(1) == 1
+    # Within the memory window, another load fails at once without probing again.
+    started = time.perf_counter()
+    with pytest.raises(WeightsUnavailableError) as error:
+        TransformersEngine(get_spec("qwen2_5_vl_3b"), preset="olmocr2").load()
+    assert time.perf_counter() - started < 0.5 and "hf download allenai/olmOCR-2-7B-1025" in error.value.message
+    assert silent_hub.probes(1) == 1
+    hf_loading._hub_down_until.clear()  # the window has passed: the next load probes again
+    with pytest.raises(WeightsUnavailableError):
+        TransformersEngine(get_spec("qwen2_vl_2b")).load()
+    assert silent_hub.probes(2) == 2
+
+
+def test_a_hub_that_refuses_connections_fails_at_once(monkeypatch, tmp_path):
+    point_hub_at(monkeypatch, f"http://127.0.0.1:{free_port()}", tmp_path / "hub-cache")  # nothing listens
+    started = time.perf_counter()
+    with pytest.raises(WeightsUnavailableError) as error:
+        TransformersEngine(get_spec("dots_ocr")).load()
+    assert time.perf_counter() - started < 3
+    assert error.value.status == 503 and "hf download rednote-hilab/dots.ocr" in error.value.message
+
+
+def test_local_folders_and_cached_weights_load_while_the_hub_is_unreachable(silent_hub, twin_root, monkeypatch,
+                                                                            tmp_path):
+    folder = twin_dir("qwen2_vl_2b", twin_root)
+    monkeypatch.setenv(MODEL_DIRS_ENV, f"qwen2_vl_2b={folder}")
+    TransformersEngine(get_spec("qwen2_vl_2b")).load()
+    assert silent_hub.probes(0) == 0 and silent_hub.requests == []  # a local folder never asks the hub
+    monkeypatch.delenv(MODEL_DIRS_ENV)
+    # The same weights in the Hugging Face cache (silent_hub's), as `hf download` leaves them.
+    repo = tmp_path / "hub-cache" / "models--chatvlmllm-tests--cached-twin"
+    shutil.copytree(folder, repo / "snapshots" / ("0" * 40))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0" * 40)
+    spec = dataclasses.replace(get_spec("qwen2_vl_2b"), hub_id="chatvlmllm-tests/cached-twin")
+    started = time.perf_counter()
+    TransformersEngine(spec).load()
+    # Straight from the cache: without the probe, each file waited through hub retries (minutes).
+    assert time.perf_counter() - started < 30
+    assert silent_hub.probes(1) == 1
 
 
 def test_preset_selects_another_checkpoint(monkeypatch):

@@ -3,12 +3,18 @@
 Every way weights can be missing (no network, HF_HUB_OFFLINE, gated or unknown repository, a local
 folder that is not there) becomes a WeightsUnavailableError that says which id, how to download it
 and how to point at a local copy, instead of a traceback from deep inside huggingface_hub.
+
+A hub that cannot be reached is found by one short probe before loading, and remembered for a while:
+left to huggingface_hub, every file would cost five retries with backoff (about 28 s) before an error,
+even for weights already in the cache.
 """
 from __future__ import annotations
 
 import importlib
 import json
 import os
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +30,10 @@ REMOTE_CODE_ALLOWLIST = frozenset({"rednote-hilab/dots.ocr", "rednote-hilab/dots
 NATIVE_PACKAGES = {"dots": "pipelines.dots_ocr"}
 # The Auto class a checkpoint's auto_map names, in order of preference (remote-code checkpoints).
 REMOTE_AUTO_CLASSES = ("AutoModelForImageTextToText", "AutoModelForCausalLM", "AutoModelForVision2Seq", "AutoModel")
+HUB_PROBE_TIMEOUT_S = 3.0  # a reachable hub answers one HEAD well within this
+HUB_DOWN_MEMORY_S = 60.0  # loads in this window after a failed probe do not wait for another one
+_hub_down_until: dict[str, float] = {}  # endpoint -> time.monotonic() until which it counts as down
+_hub_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,59 @@ class ModelSource:
 def hub_offline() -> bool:
     """HF_HUB_OFFLINE as set now (huggingface_hub reads it once at import; users set it any time)."""
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def hub_endpoint() -> str:
+    """Where huggingface_hub downloads from: HF_ENDPOINT as it read it at import."""
+    from huggingface_hub import constants
+
+    return constants.ENDPOINT
+
+
+def hub_reachable() -> bool:
+    """Whether the hub answers; after a failed probe, False without probing for HUB_DOWN_MEMORY_S."""
+    endpoint = hub_endpoint()
+    with _hub_lock:  # concurrent loads wait for one probe rather than each making their own
+        if time.monotonic() < _hub_down_until.get(endpoint, 0.0):
+            return False
+        if _answers(endpoint, HUB_PROBE_TIMEOUT_S):
+            _hub_down_until.pop(endpoint, None)
+            return True
+        _hub_down_until[endpoint] = time.monotonic() + HUB_DOWN_MEMORY_S
+        return False
+
+
+def _answers(url: str, timeout_s: float) -> bool:
+    """Any HTTP answer within timeout_s, through huggingface_hub's own session (its proxies and
+    settings). In a thread, so that a name lookup that hangs, which no socket timeout bounds, is cut too."""
+    from huggingface_hub.utils import get_session
+
+    answered = threading.Event()
+
+    def head() -> None:
+        try:
+            get_session().head(url, timeout=timeout_s)
+            answered.set()
+        except Exception:  # noqa: BLE001 - refused, timed out, unknown name, offline mode: all "no"
+            pass
+
+    threading.Thread(target=head, name="chatvlmllm-hub-probe", daemon=True).start()
+    return answered.wait(timeout_s)
+
+
+def local_files_only(source: ModelSource) -> bool:
+    """from_pretrained's local_files_only: True offline, and for cached weights while the hub cannot
+    be reached. Weights that would have to come from an unreachable hub raise at once."""
+    if hub_offline():
+        return True
+    if source.local or hub_reachable():
+        return False
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(source.location, "config.json"), str):
+        return True
+    raise _unavailable(source, f"they are not in the local Hugging Face cache and the hub ({hub_endpoint()}) "
+                               "cannot be reached")
 
 
 def configured_model_dirs() -> dict[str, str]:
@@ -140,36 +203,40 @@ def translate_load_error(error: Exception, source: ModelSource) -> PipelineError
     chain = _exception_chain(error)
     text = " ".join(str(e) for e in chain)
     name = source.name
-    hub_id = source.hub_id or source.location
-
-    def unavailable(reason: str) -> WeightsUnavailableError:
-        return WeightsUnavailableError(
-            "weights_unavailable",
-            f"The weights of {name!r} ({hub_id}) are not available: {reason}. "
-            + download_advice(source.hub_id, name, source.load_call),
-        )
 
     if any(isinstance(e, hub_errors.GatedRepoError) for e in chain):
-        return unavailable(
+        return _unavailable(
+            source,
             "the repository is gated. Accept its licence on its Hugging Face page, then log in with "
             "`hf auth login` or set HF_TOKEN"
         )
     if any(isinstance(e, hub_errors.RepositoryNotFoundError) for e in chain) or "not a valid model identifier" in text:
-        return unavailable("the Hugging Face hub has no such repository, or it is private (check the id and HF_TOKEN)")
+        return _unavailable(
+            source, "the Hugging Face hub has no such repository, or it is private (check the id and HF_TOKEN)")
     offline = hub_offline() or "outgoing traffic has been disabled" in text
     if any(isinstance(e, (hub_errors.LocalEntryNotFoundError, hub_errors.HfHubHTTPError, ConnectionError))
            for e in chain) or "couldn't connect" in text or "offline mode" in text:
-        return unavailable(
+        return _unavailable(
+            source,
             "HF_HUB_OFFLINE is set and they are not in the local Hugging Face cache" if offline
             else "they are not in the local Hugging Face cache and the hub cannot be reached"
         )
     if source.local and isinstance(error, OSError) and "does not appear to have" in text:
-        return unavailable(f"the folder {source.location!r} lacks files the model needs ({_first_line(error)})")
+        return _unavailable(
+            source, f"the folder {source.location!r} lacks files the model needs ({_first_line(error)})")
     hint = (" This checkpoint's own code targets older transformers releases; serving it with vLLM "
             "(load_pipeline(..., backend='openai', base_url=...)) avoids it." if source.trust_remote_code else "")
     return ModelLoadError(
         "model_load_failed",
         f"Loading {name!r} from {source.location!r} failed: {type(error).__name__}: {_first_line(error)}.{hint}",
+    )
+
+
+def _unavailable(source: ModelSource, reason: str) -> WeightsUnavailableError:
+    return WeightsUnavailableError(
+        "weights_unavailable",
+        f"The weights of {source.name!r} ({source.hub_id or source.location}) are not available: {reason}. "
+        + download_advice(source.hub_id, source.name, source.load_call),
     )
 
 
@@ -223,15 +290,16 @@ def load_model(source: ModelSource, device: str | None = None) -> LoadedModel:
     from transformers import AutoConfig, AutoProcessor
 
     check_remote_code(source)
+    offline = local_files_only(source)
     device = pick_device(device)
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    common = {"trust_remote_code": source.trust_remote_code, "local_files_only": hub_offline()}
+    common = {"trust_remote_code": source.trust_remote_code, "local_files_only": offline}
     try:
         if source.trust_remote_code and source.native:
             # Natively registered classes win over auto_map in the Auto factories, so the opt-in
             # fallback takes the checkpoint's own classes directly.
-            config, auto_class = _checkpoint_classes(source.location, hub_offline())
-            common = {"local_files_only": hub_offline()}
+            config, auto_class = _checkpoint_classes(source.location, offline)
+            common = {"local_files_only": offline}
         else:
             config = AutoConfig.from_pretrained(source.location, **common)
             auto_class = _auto_class(config, transformers, source.trust_remote_code)

@@ -11,6 +11,8 @@ worth retrying, and turn every failure into a PipelineError a user can act on.
   wait as long again); nor is any other 4xx (the request itself is wrong).
 - Stopping: the caller's stop event or the time limit ends the stream early; the text so far is
   kept. A watcher thread shuts the socket down, so even a server that sends nothing lets go at once.
+- Redirects are never followed: a configured server that redirects would otherwise have the
+  user's page re-sent to wherever it points. A 3xx is an error naming the server and the target.
 """
 from __future__ import annotations
 
@@ -72,7 +74,9 @@ class ServerPool:
         self._turn = 0
         self.servers = [
             _Server(url, openai.OpenAI(base_url=url, api_key=api_key, max_retries=0,
-                                       timeout=_timeout(timeout_s)))
+                                       timeout=_timeout(timeout_s),
+                                       # openai's own defaults (limits, ...) except following redirects
+                                       http_client=openai.DefaultHttpxClient(follow_redirects=False)))
             for url in base_urls
         ]
 
@@ -339,6 +343,12 @@ def _status_error(server: _Server, body: dict, error) -> Exception:
     status = error.status_code
     detail = _describe(error)
     where = f"The model server at {server.base_url}"
+    if 300 <= status < 400:
+        location = error.response.headers.get("location") or "nowhere (no Location header)"
+        return ServerResponseError(
+            "server_redirect",
+            f"{where} redirected the request (HTTP {status}) to {location[:300]}; redirects are not "
+            "followed, so the page was not sent there. Set the base URL to the server that answers.")
     if status >= 500 or status in RETRIED_STATUSES:
         return _Transient(ServerUnavailableError(
             "server_error", f"{where} answered HTTP {status}: {detail}"))
