@@ -18,18 +18,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from .documents import DEFAULT_DPI, Document, Page, Source, load_document
-from .engines.hf_inputs import message_text
-from .engines.base import check_positive
+from .conversation import ContextWindow, normalise_conversation
+from .engines.base import ChatEngine, check_positive
 from .errors import PipelineError
 from .schema import DocumentResult, Element
 
 if TYPE_CHECKING:
     from .pipeline import Pipeline
 
-# Engines that cannot count tokens (servers) get this many characters of conversation: about
-# 6,000 tokens of text, which leaves room for a page's image tokens in an 8k-token context.
-DEFAULT_CONTEXT_CHARACTERS = 24_000
-ROLES = ("system", "user", "assistant")
 
 # Prompt presets for the Chat tab (and anyone else): label -> prompt.
 CHAT_PRESETS: dict[str, str] = {
@@ -69,24 +65,6 @@ _REF_TOKENS = re.compile(r"<\|object_ref_(?:start|end)\|>|<\|box_(?:start|end)\|
 
 
 @dataclass(frozen=True)
-class ContextWindow:
-    """How much a conversation's messages may cost, and how to count it."""
-
-    limit: int  # units the messages may use (the context less the image, template and answer)
-    unit: str  # "tokens" or "characters"
-    count: Callable[[str], int] = len
-    per_message: int = 0  # units each message costs beyond its text (role markers of the template)
-    context: int | None = None  # the model's whole context, where known
-
-    def cost(self, message: dict) -> int:
-        return self.count(message["content"]) + self.per_message
-
-
-def character_window(limit: int = DEFAULT_CONTEXT_CHARACTERS) -> ContextWindow:
-    return ContextWindow(limit=limit, unit="characters", count=len)
-
-
-@dataclass(frozen=True)
 class FittedHistory:
     messages: list[dict]  # {"role", "content": text}, what goes to the model
     dropped_turns: int
@@ -102,24 +80,6 @@ class FittedHistory:
         return (f"The conversation was too long for the model's context: the {self.dropped_turns} oldest "
                 f"turn(s) ({self.dropped_messages} messages) were left out. What was sent uses {self.used} "
                 f"of the {self.window.limit} {self.window.unit} available.")
-
-
-def normalise_conversation(messages: list[dict]) -> list[dict]:
-    """OpenAI / Gradio messages -> [{"role", "content": text}]; images and files are dropped (the page
-    is the conversation's one image), empty messages too. The last message must be a user's."""
-    conversation = []
-    for message in messages:
-        if not isinstance(message, dict):
-            raise PipelineError("bad_messages", "Each message must be an object with a role and content.")
-        role = message.get("role")
-        if role not in ROLES:
-            raise PipelineError("bad_messages", f"Unknown message role {role!r}: use system, user or assistant.")
-        text = message_text(message.get("content"))
-        if text:
-            conversation.append({"role": role, "content": text})
-    if not conversation or conversation[-1]["role"] != "user":
-        raise PipelineError("bad_messages", "The last message must be the user's question, with text.")
-    return conversation
 
 
 def fit_history(messages: list[dict], window: ContextWindow) -> FittedHistory:
@@ -162,10 +122,9 @@ def fit_history(messages: list[dict], window: ContextWindow) -> FittedHistory:
     return FittedHistory(kept, dropped_turns, dropped_messages, used, window)
 
 
-def context_window(engine, page: Page, max_new_tokens: int | None = None) -> ContextWindow:
-    """The engine's own token window for this page where it has one, else characters."""
-    own = getattr(engine, "context_window", None)
-    return own(page, max_new_tokens) if callable(own) else character_window()
+def context_window(engine: ChatEngine, page: Page, max_new_tokens: int | None = None) -> ContextWindow:
+    """The engine's window for this page: tokens where it can count them, else characters."""
+    return engine.context_window(page, max_new_tokens)
 
 
 def with_page_text(messages: list[dict], markdown: str, reader: str) -> list[dict]:
@@ -352,7 +311,7 @@ def chat_model_size(pipeline: Pipeline, page: Page) -> tuple[int, int]:
     except KeyError:
         return (0, 0)
     engine = pipeline.engine
-    limits = ImageLimits(getattr(engine, "min_pixels", None), getattr(engine, "max_pixels", None))
+    limits = ImageLimits(engine.min_pixels, engine.max_pixels)
     return family.model_size(*page.size, limits)
 
 

@@ -213,7 +213,7 @@ def run(pipeline: Pipeline, mode: str, jobs: list[Job], args) -> int:
     stop = threading.Event()
     options = ParseOptions(min_pixels=args.min_pixels, max_pixels=args.max_pixels,
                            max_new_tokens=args.max_new_tokens, time_limit_s=args.time_limit, stop=stop)
-    in_flight = int(getattr(pipeline.engine, "max_in_flight", 1))
+    in_flight = pipeline.engine.max_in_flight
     # Enough pages per read to keep the server busy, few enough to bound memory on long PDFs.
     chunk = max(8, 2 * in_flight)
     skipped = sum(len(j.selected) - len(j.todo) for j in jobs)

@@ -23,6 +23,7 @@ class Managed(Protocol):
     """What the manager needs of an engine."""
 
     name: str
+    decoding_note: str
 
     def load(self) -> float:
         """Load the weights (called only by the manager); seconds it took."""
@@ -101,7 +102,7 @@ class ModelManager:
                     return 0.0
                 self._in_use[key] += 1  # pinned while loading: nobody evicts what is arriving
             try:
-                self._evict_for(_expected(engine), keep=key)
+                self._evict_for(engine.expected_bytes(), keep=key)
                 seconds = engine.load()
             except BaseException:
                 with self._state_lock:
@@ -143,16 +144,11 @@ class ModelManager:
         now = time.monotonic()
         with self._state_lock:
             return sorted(
-                (LoadedModel(key, engine.memory_bytes(), now - used, getattr(engine, "decoding_note", ""),
+                (LoadedModel(key, engine.memory_bytes(), now - used, engine.decoding_note,
                              self._in_use.get(key, 0))
                  for key, (engine, used) in self._loaded.items()),
                 key=lambda m: m.idle_s,
             )
-
-
-def _expected(engine: Managed) -> int:
-    estimate = getattr(engine, "expected_bytes", None)  # engines written before the estimate say 0
-    return int(estimate()) if callable(estimate) else 0
 
 
 MANAGER = ModelManager()

@@ -70,7 +70,7 @@ class Pipeline:
     def _parse_loaded(self, document: Document, mode: str, options: ParseOptions, on_page: ProgressCallback | None,
                       on_result: ResultCallback | None, load_s: float, started: float) -> DocumentResult:
         total = len(document.pages)
-        in_flight = min(total, max(1, int(getattr(self.engine, "max_in_flight", 1))))
+        in_flight = min(total, max(1, self.engine.max_in_flight))
         results: list[PageResult | None] = [None] * total
         errors: dict[int, PipelineError] = {}
 
@@ -137,7 +137,7 @@ class Pipeline:
         """One pool per pipeline: every document (UI users, CLI files) shares the engine's in-flight limit."""
         with self._executor_lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=int(self.engine.max_in_flight),  # type: ignore[attr-defined]
+                self._pool = ThreadPoolExecutor(max_workers=self.engine.max_in_flight,
                                                 thread_name_prefix=f"chatvlmllm-{self.spec.key}")
             return self._pool
 

@@ -197,7 +197,7 @@ def region_prompt(pipeline: Pipeline, page_size: tuple[int, int], box: Box) -> s
     except KeyError:
         return None
     engine = pipeline.engine
-    limits = ImageLimits(getattr(engine, "min_pixels", None), getattr(engine, "max_pixels", None))
+    limits = ImageLimits(engine.min_pixels, engine.max_pixels)
     request = family.request("region_text", page_size[0], page_size[1], limits, region=box)
     extra = f" (processor: {request.processor_kwargs})" if request.processor_kwargs else ""
     return request.prompt + extra

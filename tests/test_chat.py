@@ -7,7 +7,8 @@ import json
 import pytest
 
 from pipelines import PipelineError
-from pipelines.chat import ContextWindow, answer_elements, answer_markdown, character_window, fit_history
+from pipelines.chat import answer_elements, answer_markdown, fit_history
+from pipelines.conversation import ContextWindow, character_window
 from pipelines.schema import Element
 
 CONVERSATION = [
@@ -160,7 +161,8 @@ def calls(pipeline, monkeypatch):
 
 
 def received_prompt(pipeline, call) -> str:
-    tokenizer = pipeline.engine._ensure_loaded().processor.tokenizer
+    pipeline.load()
+    tokenizer = pipeline.engine._model().processor.tokenizer
     return tokenizer.decode(call["input_ids"][0].tolist(), skip_special_tokens=False)
 
 
@@ -208,7 +210,8 @@ def test_a_history_over_the_context_loses_just_enough_old_turns(feature, pipelin
     dropped = kept[0]
     assert stream.notes == stream.reply.notes and f"the {dropped} oldest turn(s) ({2 * dropped} messages)" in stream.notes[0]
     # What was sent fits the model's context with the answer's budget; one more turn would not.
-    processor = engine._ensure_loaded().processor
+    engine.load()
+    processor = engine._model().processor
     size = engine._chat_size(page)
     sent = calls[-1]["input_ids"].shape[-1]
     assert sent + 8 <= 4096

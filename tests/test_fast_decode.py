@@ -63,7 +63,8 @@ def engine_for(key: str, root: Path, **options) -> TransformersEngine:
 
 def page_prompt(engine: TransformersEngine, image, max_pixels: int = 28 * 28 * 48):
     """The model inputs for reading this page's text, as the engine builds them."""
-    loaded = engine._ensure_loaded()
+    engine.load()
+    loaded = engine._model()
     family = get_family(engine.spec.family)
     mode = "text_only" if "text_only" in engine.spec.modes else engine.spec.modes[0]
     request = family.request(mode, *image.size, ImageLimits(MIN_PIXELS, max_pixels))
@@ -73,7 +74,8 @@ def page_prompt(engine: TransformersEngine, image, max_pixels: int = 28 * 28 * 4
 
 def reference(engine: TransformersEngine, inputs, max_new_tokens: int) -> tuple[int, ...]:
     """Tokens of transformers' own greedy generate on the same weights."""
-    return generate(engine._ensure_loaded(), inputs, max_new_tokens, True).token_ids
+    engine.load()
+    return generate(engine._model(), inputs, max_new_tokens, True).token_ids
 
 
 def held_batcher(batcher: Batcher):
@@ -95,7 +97,8 @@ def submit_all(batcher: Batcher, requests: list[DecodeRequest]) -> None:
 
 
 def on_device(engine, inputs):
-    loaded = engine._ensure_loaded()
+    engine.load()
+    loaded = engine._model()
     return inputs.tensors.to(loaded.device).to(loaded.dtype)
 
 
@@ -112,7 +115,8 @@ def test_fast_path_is_token_identical_to_generate(key, twin_root, pages):
     assert "batched static-cache decoding" in engine.decoding_note
     inputs = page_prompt(engine, pages[0])
     expected = reference(engine, inputs, 24)
-    fast = engine._generate(engine._ensure_loaded(), inputs, 24, True)
+    engine.load()
+    fast = engine._generate(engine._model(), inputs, 24, True)
     assert len(expected) == 24
     assert fast.token_ids == expected
     assert fast.generated == 24 and fast.truncated
@@ -152,7 +156,8 @@ def test_a_batch_of_pages_reads_each_page_as_alone(key, twin_root, pages):
 
 
 def generate_with_end(engine, inputs, budget: int, end: int) -> list[int]:
-    loaded = engine._ensure_loaded()
+    engine.load()
+    loaded = engine._model()
     config = loaded.model.generation_config
     with torch.inference_mode():
         output = loaded.model.generate(**on_device(engine, inputs), max_new_tokens=budget, do_sample=False,
@@ -168,7 +173,8 @@ def _as_list(value) -> list[int]:
 def decoder_for(engine, extra_ends: set[int] = frozenset(), **options) -> Decoder:
     """A Decoder on the engine's model with its own end tokens (plus extra_ends); uncompiled unless
     options say otherwise."""
-    loaded = engine._ensure_loaded()
+    engine.load()
+    loaded = engine._model()
     config = loaded.model.generation_config
     settings = {"repetition_penalty": None, "compile": False, **options}
     return Decoder(loaded.model, eos_ids=set(_as_list(config.eos_token_id)) | set(extra_ends),
@@ -205,7 +211,8 @@ def test_a_page_joins_a_running_batch_and_the_cache_grows(twin_root, pages, monk
 def test_eager_attention_gets_an_additive_mask_and_the_same_tokens(twin_root, pages):
     engine = TransformersEngine(get_spec("qwen2_5_vl_3b"), model_path=twin_path("qwen2_5_vl_3b", twin_root),
                                 decoding="fast")
-    loaded = engine._ensure_loaded()
+    engine.load()
+    loaded = engine._model()
     loaded.model.set_attn_implementation("eager")
     assert loaded.model.config.get_text_config()._attn_implementation == "eager"
     inputs = page_prompt(engine, pages[0])
@@ -221,7 +228,8 @@ def test_eager_attention_gets_an_additive_mask_and_the_same_tokens(twin_root, pa
 
 def test_repetition_penalty_matches_generate(twin_root, pages):
     engine = engine_for("lighton_ocr", twin_root)
-    loaded = engine._ensure_loaded()
+    engine.load()
+    loaded = engine._model()
     inputs = page_prompt(engine, pages[0])
     with torch.inference_mode():
         plain = loaded.model.generate(**on_device(engine, inputs), max_new_tokens=30, do_sample=False)
@@ -246,7 +254,8 @@ def test_compiled_decoding_is_token_identical(twin_root, pages):
     results = [None, None]
 
     def run(index):
-        results[index] = engine._generate(engine._ensure_loaded(), inputs[index], 20, True).token_ids
+        engine.load()
+        results[index] = engine._generate(engine._model(), inputs[index], 20, True).token_ids
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
     for thread in threads:
@@ -266,7 +275,8 @@ def test_a_shape_met_uncompiled_runs_at_once_and_compiles_when_idle(twin_root, p
     expected = reference(engine, inputs, 12)
     assert (1, 1024) not in decoder._compiled_shapes
     compile_s = decoder.compile_s
-    first = engine._generate(engine._ensure_loaded(), inputs, 12, True)  # one page: a batch of 1 row
+    engine.load()
+    first = engine._generate(engine._model(), inputs, 12, True)  # one page: a batch of 1 row
     assert first.token_ids == expected
     for _ in range(600):  # the idle worker compiles (1, 1024)
         if (1, 1024) in decoder._compiled_shapes:
@@ -274,7 +284,8 @@ def test_a_shape_met_uncompiled_runs_at_once_and_compiles_when_idle(twin_root, p
         threading.Event().wait(0.1)
     assert (1, 1024) in decoder._compiled_shapes and not decoder.pending_shapes
     assert decoder.compile_s > compile_s
-    assert engine._generate(engine._ensure_loaded(), inputs, 12, True).token_ids == expected
+    engine.load()
+    assert engine._generate(engine._model(), inputs, 12, True).token_ids == expected
 
 
 def test_a_compiler_failure_falls_back_to_uncompiled_decoding(twin_root, pages, monkeypatch):
@@ -290,14 +301,16 @@ def test_a_compiler_failure_falls_back_to_uncompiled_decoding(twin_root, pages, 
     assert decoder.mode == "eager" and decoder.compile_error == "inductor: RuntimeError: no C++ compiler"
     assert engine.decoding_note.endswith("(uncompiled; inductor: RuntimeError: no C++ compiler), up to 4 rows")
     inputs = page_prompt(engine, pages[0])
-    assert engine._generate(engine._ensure_loaded(), inputs, 12, True).token_ids == reference(engine, inputs, 12)
+    engine.load()
+    assert engine._generate(engine._model(), inputs, 12, True).token_ids == reference(engine, inputs, 12)
     engine.unload()
 
 
 def test_waiting_for_a_row_does_not_count_against_the_time_limit_and_a_stop_ends_a_waiting_page(
         twin_root, pages):
     engine = engine_for("qwen2_vl_2b", twin_root)
-    loaded = engine._ensure_loaded()
+    engine.load()
+    loaded = engine._model()
     inputs = page_prompt(engine, pages[0])
     batcher = engine._batcher
     release, holder = held_batcher(batcher)
@@ -324,7 +337,8 @@ def test_waiting_for_a_row_does_not_count_against_the_time_limit_and_a_stop_ends
 
 def test_a_failing_prompt_fails_alone(twin_root, pages):
     engine = engine_for("qwen3_vl_2b", twin_root)
-    loaded = engine._ensure_loaded()
+    engine.load()
+    loaded = engine._model()
     good = page_prompt(engine, pages[0])
     broken = dict(on_device(engine, good))  # a copy: the prompt itself stays whole
     broken["pixel_values"] = broken["pixel_values"][:4]  # fewer patches than the prompt's image tokens
@@ -467,7 +481,8 @@ def test_growing_a_batch_reuses_the_kept_state_of_that_shape(twin_root, pages):
 
 def test_out_of_memory_while_compiling_keeps_the_compiled_mode(twin_root, monkeypatch):
     engine = engine_for("qwen2_vl_2b", twin_root)
-    loaded = engine._ensure_loaded()
+    engine.load()
+    loaded = engine._model()
 
     def out_of_memory(self, state):
         raise torch.OutOfMemoryError("simulated")
@@ -486,10 +501,11 @@ def test_out_of_memory_while_compiling_keeps_the_compiled_mode(twin_root, monkey
 def test_unload_stops_the_worker_and_frees_the_caches(twin_root, pages):
     engine = TransformersEngine(get_spec("glm_ocr"), model_path=build_twin("glm_ocr", twin_root), decoding="fast")
     engine.load()
-    engine._generate(engine._ensure_loaded(), page_prompt(engine, pages[0]), 6, True)
+    engine._generate(engine._model(), page_prompt(engine, pages[0]), 6, True)
     batcher = engine._batcher
     assert batcher.memory_bytes() > 0
-    weights = sum(p.numel() * p.element_size() for p in engine._ensure_loaded().model.parameters())
+    engine.load()
+    weights = sum(p.numel() * p.element_size() for p in engine._model().model.parameters())
     assert engine.memory_bytes() > weights  # the KV caches count too
     engine.unload()
     assert engine._batcher is None and not batcher._thread.is_alive() and batcher.memory_bytes() == 0

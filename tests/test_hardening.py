@@ -112,6 +112,11 @@ def test_pdf_pages_render_only_when_used_and_are_released_after_parsing():
         def memory_bytes(self):
             return 0
 
+        def expected_bytes(self):
+            return 0
+
+        decoding_note = ""
+
         def parse_page(self, page, mode, options):
             page.image  # noqa: B018 - render it, as a real engine does
             rendered_at_once.append(sum(p._image is not None for p in document.pages))

@@ -28,6 +28,11 @@ class FakeEngine:
     def memory_bytes(self) -> int:
         return self.size if self.loaded else 0
 
+    def expected_bytes(self) -> int:
+        return 0  # unknown before loading: the manager evicts after the load instead
+
+    decoding_note = ""
+
 
 def test_loads_once_and_reports_load_time():
     manager = ModelManager(budget_bytes=100)

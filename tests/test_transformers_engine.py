@@ -65,7 +65,7 @@ def twin_dir(key: str, root) -> str:
 def capture_generate(engine: TransformersEngine, monkeypatch) -> list[dict]:
     """Record what every generation on the engine receives: the model's input tensors and the
     token budget (for this test; the batched fast path and transformers' generate alike)."""
-    engine._ensure_loaded()
+    engine.load()
     calls: list[dict] = []
     original = engine._generate
 
@@ -78,7 +78,8 @@ def capture_generate(engine: TransformersEngine, monkeypatch) -> list[dict]:
 
 
 def decoded_prompt(engine: TransformersEngine, call: dict) -> str:
-    tokenizer = engine._ensure_loaded().processor.tokenizer
+    engine.load()
+    tokenizer = engine._model().processor.tokenizer
     return tokenizer.decode(call["input_ids"][0].tolist(), skip_special_tokens=False)
 
 
@@ -130,7 +131,8 @@ def test_budget_processors_see_the_page_at_the_familys_model_size(key, twin_root
     pipeline.parse_document(page, "text_only", options=OPTIONS)
     family = get_family(pipeline.spec.family)
     width, height = family.model_size(*page.size, ImageLimits(MIN_PIXELS, MAX_PIXELS))
-    processor = pipeline.engine._ensure_loaded().processor
+    pipeline.load()
+    processor = pipeline.engine._model().processor
     patch = processor.image_processor.patch_size
     merge = processor.image_processor.merge_size
     assert calls[-1]["image_grid_thw"].tolist() == [[1, height // patch, width // patch]]
@@ -143,7 +145,8 @@ def test_dots_ocr_loads_with_the_native_implementation(tmp_path, page, monkeypat
     folder = build_dots_twin(tmp_path / "dots")
     pipeline = load_pipeline("dots_ocr", model_path=str(folder))
     calls = capture_generate(pipeline.engine, monkeypatch)
-    loaded = pipeline.engine._ensure_loaded()
+    pipeline.load()
+    loaded = pipeline.engine._model()
     assert type(loaded.model).__module__.startswith("pipelines.dots_ocr")
     result = pipeline.parse_document(page, "layout_all", options=OPTIONS).pages[0]
     assert 0 < result.tokens["generated"] <= MAX_NEW_TOKENS and (result.elements or result.warnings)
@@ -187,7 +190,8 @@ def test_inference_sends_the_prompt_with_the_page(twin_root, page, monkeypatch):
 def test_chat_sends_the_whole_history(twin_root, page, monkeypatch):
     pipeline = load_pipeline(CHAT_TWIN, model_path=twin_dir(CHAT_TWIN, twin_root), **ENGINE_LIMITS)
     calls = capture_generate(pipeline.engine, monkeypatch)
-    processor = pipeline.engine._ensure_loaded().processor
+    pipeline.load()
+    processor = pipeline.engine._model().processor
     first = [{"role": "user", "content": "Which river does the report cover?"}]
     first_answer = pipeline.chat(page, first)
     assert isinstance(first_answer, str)
@@ -306,7 +310,8 @@ def test_the_generate_path_runs_one_generation_at_a_time(twin_root, page, monkey
     # decoding="generate": transformers' own loop, which cannot share a batch (the fast path's
     # batching is tested in tests/test_fast_decode.py).
     pipeline = load_pipeline("glm_ocr", model_path=twin_dir("glm_ocr", twin_root), decoding="generate")
-    model = pipeline.engine._ensure_loaded().model
+    pipeline.load()
+    model = pipeline.engine._model().model
     original = model.generate
     running, peak = [0], [0]
     guard = threading.Lock()
@@ -337,7 +342,8 @@ def test_load_unload_and_memory(twin_root):
     engine = TransformersEngine(get_spec("florence2"), model_path=twin_dir("florence2", twin_root))
     assert engine.memory_bytes() == 0
     assert engine.load() > 0 and engine.load() == 0.0
-    model = engine._ensure_loaded().model
+    engine.load()
+    model = engine._model().model
     expected = sum(p.numel() * p.element_size() for p in [*model.parameters(), *model.buffers()])
     assert engine.memory_bytes() == expected > 0
     engine.unload()

@@ -1,9 +1,11 @@
 """Engines run a model. Each one turns a page (and a mode) into a PageResult."""
 from __future__ import annotations
 
+from typing import Protocol
+
 from ..catalogue import ModelSpec
 from ..errors import EngineCapabilityError
-from .base import Engine, ParseOptions
+from .base import ChatEngine, Engine, ParseEngine, ParseOptions
 
 BACKENDS = ("classic", "transformers", "openai")
 SERVER_OPTIONS = ("base_url", "base_urls", "served_model", "api_key", "concurrency", "timeout_s",
@@ -37,10 +39,29 @@ def resolve_backend(spec: ModelSpec, backend: str | None, options: dict) -> str:
     return backend
 
 
-def create_engine(spec: ModelSpec, backend: str | None = None, **options) -> Engine:
+def create_engine(spec: ModelSpec, backend: str | None = None, **options) -> ParseEngine:
     """The engine for a catalogue entry. backend: "classic", "transformers" (local weights) or
-    "openai" (servers; implied by base_url / base_urls); default: see default_backend."""
-    backend = resolve_backend(spec, backend, options)
+    "openai" (servers; implied by base_url / base_urls); default: see default_backend. The engine
+    is checked against the contract its catalogue entry declares (ParseEngine, ChatEngine if can_chat)."""
+    engine = _build_engine(spec, resolve_backend(spec, backend, options), options)
+    needed = ChatEngine if spec.can_chat else ParseEngine
+    if not isinstance(engine, needed):
+        missing = [name for name in contract_members(needed) if not hasattr(engine, name)]
+        raise TypeError(f"{type(engine).__name__} does not provide the {needed.__name__} contract: {missing}")
+    return engine
+
+
+def contract_members(protocol: type) -> list[str]:
+    """The names a Protocol (and the Protocols it extends) requires."""
+    names: set[str] = set()
+    for klass in protocol.__mro__:
+        if getattr(klass, "_is_protocol", False) and klass is not Protocol:
+            names |= set(klass.__dict__.get("__annotations__", {}))
+            names |= {n for n, v in klass.__dict__.items() if callable(v) and not n.startswith("_")}
+    return sorted(names)
+
+
+def _build_engine(spec: ModelSpec, backend: str, options: dict) -> ParseEngine:
     if backend == "classic":
         from .classic import ClassicEngine
 
@@ -56,4 +77,4 @@ def create_engine(spec: ModelSpec, backend: str | None = None, **options) -> Eng
     return TransformersEngine(spec, **options)
 
 
-__all__ = ["BACKENDS", "Engine", "ParseOptions", "create_engine", "default_backend", "resolve_backend"]
+__all__ = ["BACKENDS", "ChatEngine", "Engine", "ParseEngine", "ParseOptions", "create_engine", "default_backend", "resolve_backend"]

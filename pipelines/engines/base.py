@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Callable, Iterator, Protocol, runtime_checkable
 
+from ..conversation import ContextWindow
 from ..documents import Page
 from ..errors import PipelineError
 from ..schema import PageResult
@@ -50,11 +51,46 @@ class ParseOptions:
             raise PipelineError("bad_option", f"time_limit_s must be positive, got {self.time_limit_s!r}.")
 
 
-class Engine(Protocol):
+@runtime_checkable
+class ParseEngine(Protocol):
+    """What every engine provides. Loading is the model manager's call (pipelines/model_manager.py,
+    whose Managed protocol this includes); parse_page runs only on a loaded engine."""
+
     name: str
+    max_in_flight: int  # pages the pipeline may hand over at once (a batching or server engine: more than 1)
+    decoding_note: str  # how it generates, for people (the Models tab); "" where that says nothing
 
     def load(self) -> float:
         """Load weights if not yet loaded; returns the seconds it took (0.0 when already loaded)."""
 
+    def unload(self) -> None:
+        """Free the weights; waits for a running request to end."""
+
+    def memory_bytes(self) -> int:
+        """Memory it holds now (0 when not loaded)."""
+
+    def expected_bytes(self) -> int:
+        """Memory it will hold once loaded (an estimate; 0 if unknown)."""
+
     def parse_page(self, page: Page, mode: str, options: ParseOptions) -> PageResult:
         """Elements in original-page pixels, in reading order; markdown is filled by the pipeline."""
+
+
+@runtime_checkable
+class ChatEngine(ParseEngine, Protocol):
+    """What an engine adds to follow prompts and chat (the catalogue's can_chat models)."""
+
+    min_pixels: int | None  # the image budget it sends pages at (None: the family's default)
+    max_pixels: int | None
+
+    def inference(self, page: Page, prompt: str) -> str:
+        """The raw answer to one free prompt about the page."""
+
+    def chat(self, page: Page, messages: list[dict], stream: bool = False, **options) -> Iterator[str] | str:
+        """The answer to the last user message; text chunks when stream."""
+
+    def context_window(self, page: Page, max_new_tokens: int | None = None) -> ContextWindow:
+        """What the conversation may spend, in tokens where it can count them, else characters."""
+
+
+Engine = ParseEngine  # the name callers knew

@@ -71,6 +71,8 @@ DUPLICATE_OVERLAP = 0.7
 
 class ClassicEngine:
     name = "classic"
+    max_in_flight = 1  # one page at a time: RapidOCR keeps per-call state, and it uses both cores
+    decoding_note = ""
 
     def __init__(self, layout_threshold: float = 0.5, ocr_params: dict | None = None):
         self.layout_threshold = layout_threshold

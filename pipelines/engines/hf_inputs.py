@@ -15,6 +15,7 @@ from typing import Any
 
 from PIL import Image
 
+from ..conversation import normalise_conversation
 from ..errors import PipelineError
 
 CHAT_TEMPLATE = "chat_template"
@@ -115,41 +116,10 @@ def _remove_control_tokens(conversation: list[dict], tokenizer) -> None:
 
 
 def normalise_messages(messages: list[dict]) -> list[dict]:
-    """OpenAI / Gradio messages -> chat-template messages holding their text parts.
-
-    Content may be a string or a list of parts ({"type": "text", "text": ...}, images, files); only
-    the text is kept: the page is the conversation's one image.
-    """
-    conversation: list[dict] = []
-    for message in messages:
-        role = message.get("role")
-        if role not in ("system", "user", "assistant"):
-            raise PipelineError("bad_messages", f"Unknown message role {role!r}: use system, user or assistant.")
-        text = message_text(message.get("content"))
-        if not text:
-            continue
-        conversation.append({"role": role, "content": [{"type": "text", "text": text}]})
-    if not any(m["role"] == "user" for m in conversation):
-        raise PipelineError("bad_messages", "The conversation has no user message with text.")
-    if conversation[-1]["role"] != "user":
-        raise PipelineError("bad_messages", "The last message must be the user's question.")
-    return conversation
-
-
-def message_text(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content.strip()
-    if isinstance(content, dict):
-        content = [content]
-    parts = []
-    for part in content:
-        if isinstance(part, str):
-            parts.append(part)
-        elif isinstance(part, dict) and part.get("type", "text") == "text" and isinstance(part.get("text"), str):
-            parts.append(part["text"])
-    return "\n".join(p.strip() for p in parts if p.strip())
+    """Messages -> chat-template messages holding their text parts (checked once, in
+    pipelines.conversation)."""
+    return [{"role": m["role"], "content": [{"type": "text", "text": m["content"]}]}
+            for m in normalise_conversation(messages)]
 
 
 def fit_pixel_budget(processor, image: Image.Image, model_size: tuple[int, int]) -> tuple[Image.Image, dict]:

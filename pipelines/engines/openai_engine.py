@@ -28,10 +28,11 @@ from urllib.parse import urlparse
 from PIL import Image
 
 from ..catalogue import ModelSpec
+from ..conversation import ContextWindow, character_window
 from ..documents import Page
 from ..errors import EngineCapabilityError, ServerRequestError, ServerUnavailableError, UnsupportedModeError
 from ..schema import PageResult
-from .base import ParseOptions
+from .base import EngineNotLoadedError, ParseOptions
 from .streaming import stream_pieces
 from .openai_client import STOPPED, TIME_LIMIT, ChatClient, Completion, ServerPool
 
@@ -41,10 +42,6 @@ DEFAULT_CONCURRENCY = 16
 DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_API_KEY = "EMPTY"  # vLLM and SGLang accept any key unless started with --api-key
-# dots.ocr's own client (dots_ocr/model/inference.py, inference_with_vllm) writes the image
-# placeholder before the prompt: "if no '<|img|><|imgpad|><|endofimg|>' here, vllm v1 will add
-# '\n' here". Sent the same way, the server sees the prompt the model was trained on.
-SERVER_PROMPT_PREFIX = {"dots": "<|img|><|imgpad|><|endofimg|>"}
 
 
 @dataclass(frozen=True)
@@ -109,6 +106,7 @@ def server_config(spec: ModelSpec, *, base_url: str | None = None, base_urls: li
 
 class OpenAIEngine:
     name = "openai"
+    decoding_note = "on the server"
     default_max_new_tokens = 1024  # free prompts and chat, as the local engine
 
     def __init__(self, spec: ModelSpec, config: ServerConfig, max_new_tokens: int | None = None,
@@ -164,10 +162,19 @@ class OpenAIEngine:
     def memory_bytes(self) -> int:
         return 0
 
+    def expected_bytes(self) -> int:
+        return 0
+
+    def context_window(self, page: Page, max_new_tokens: int | None = None) -> ContextWindow:
+        """In characters: the server's tokenizer is not at hand to count tokens."""
+        return character_window()
+
     @property
     def served_model(self) -> str:
-        self.load()
-        return self._served_model  # type: ignore[return-value]
+        """The model name requests use, found by load() (the model manager's call) when not given."""
+        if self._served_model is None:
+            raise EngineNotLoadedError(self.spec.key)
+        return self._served_model
 
     # -- parsing -----------------------------------------------------------------------------------
 
@@ -190,7 +197,7 @@ class OpenAIEngine:
         except ValueError as error:  # e.g. region_text without a region, free_prompt without text
             raise UnsupportedModeError("mode_needs_input", f"Mode {mode!r} cannot run here: {error}.") from None
         image, model_size = server_image(self.family, page.image, request.model_size)
-        text = SERVER_PROMPT_PREFIX.get(self.family.name, "") + request.prompt if request.prompt else ""
+        text = self.family.server_prompt_prefix + request.prompt if request.prompt else ""
         content: list[dict] = [image_part(image)]
         if text:
             content.append({"type": "text", "text": text})
@@ -274,9 +281,7 @@ def server_image(family, image: Image.Image, model_size: tuple[int, int]) -> tup
     rules (GOT, Florence-2, DeepSeek-OCR, LightOnOCR) write relative boxes or none: they get the
     page as it is and let the server's processor do what it always does.
     """
-    from ..families.template import BaseFamily
-
-    if getattr(type(family), "model_size", None) is not BaseFamily.model_size:
+    if not family.smart_resizes:
         return image, model_size
     if image.size != tuple(model_size):
         image = image.resize(tuple(model_size), Image.Resampling.BICUBIC)

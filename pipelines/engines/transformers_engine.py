@@ -12,13 +12,15 @@ import gc
 import os
 import threading
 import time
+from pathlib import Path
 from typing import Iterator
 
 from ..catalogue import ModelSpec
+from ..conversation import ContextWindow
 from ..documents import Page
-from ..errors import EngineCapabilityError, UnsupportedModeError
+from ..errors import EngineCapabilityError, PipelineError, UnsupportedModeError
 from ..schema import PageResult
-from .base import ParseOptions
+from .base import EngineNotLoadedError, ParseOptions
 from .batcher import Batcher
 from .hf_generation import STOPPED, TIME_LIMIT, Generation, decode_batched, generate, start_fast_decoding
 from .hf_inputs import GOT, ModelInputs, can_chat, chat_inputs, page_inputs
@@ -120,6 +122,22 @@ class TransformersEngine:
 
                 torch.cuda.empty_cache()
 
+    def expected_bytes(self) -> int:
+        """The weights' size on disk (a local folder or the HF cache); 0 before a first download."""
+        try:
+            folder = Path(self.source.location)
+            if not folder.is_dir():
+                from huggingface_hub import try_to_load_from_cache
+
+                config = try_to_load_from_cache(self.source.location, "config.json")
+                folder = Path(config).parent if isinstance(config, str) else None
+        except PipelineError:
+            return 0
+        if folder is None:
+            return 0
+        return sum(f.stat().st_size for f in folder.glob("*.safetensors")) + sum(
+            f.stat().st_size for f in folder.glob("*.bin"))
+
     def memory_bytes(self) -> int:
         loaded = self._loaded
         if loaded is None:
@@ -131,14 +149,14 @@ class TransformersEngine:
 
     @property
     def can_chat(self) -> bool:
-        return can_chat(self._ensure_loaded().style)
+        return can_chat(self._model().style)
 
     # -- parsing -----------------------------------------------------------------------------------
 
     def parse_page(self, page: Page, mode: str, options: ParseOptions) -> PageResult:
         from ..families.base import ImageLimits
 
-        loaded = self._ensure_loaded()
+        loaded = self._model()
         family = self._get_family()
         width, height = page.size
         limits = ImageLimits(options.min_pixels or self.min_pixels, options.max_pixels or self.max_pixels)
@@ -178,7 +196,7 @@ class TransformersEngine:
 
     def inference(self, page: Page, prompt: str, max_new_tokens: int | None = None) -> str:
         """The model's raw answer to a free prompt about the page (special tokens such as boxes kept)."""
-        loaded = self._ensure_loaded()
+        loaded = self._model()
         if can_chat(loaded.style):
             return self.chat(page, [{"role": "user", "content": prompt}], max_new_tokens=max_new_tokens)
         if loaded.style == GOT:
@@ -190,7 +208,7 @@ class TransformersEngine:
     def chat(self, page: Page, messages: list[dict], stream: bool = False,
              max_new_tokens: int | None = None) -> Iterator[str] | str:
         """Answer the last user message; the whole history goes through the chat template."""
-        loaded = self._ensure_loaded()
+        loaded = self._model()
         if not can_chat(loaded.style):
             raise EngineCapabilityError(
                 "cannot_chat",
@@ -202,12 +220,10 @@ class TransformersEngine:
             return self._stream(loaded, inputs, budget)
         return self._generate(loaded, inputs, budget, True).text
 
-    def context_window(self, page: Page, max_new_tokens: int | None = None):
+    def context_window(self, page: Page, max_new_tokens: int | None = None) -> ContextWindow:
         """What a chat about this page may spend on its messages, in this model's tokens: the context
         length less the page's image tokens, the template around one question and the answer's budget."""
-        from ..chat import ContextWindow
-
-        loaded = self._ensure_loaded()
+        loaded = self._model()
         tokenizer = loaded.processor.tokenizer
 
         def count(text: str) -> int:
@@ -242,13 +258,13 @@ class TransformersEngine:
 
     # -- generation --------------------------------------------------------------------------------
 
-    def _ensure_loaded(self) -> LoadedModel:
-        """The loaded model; the reference stays valid for this call even if another thread unloads it."""
-        while True:
-            self.load()
-            loaded = self._loaded
-            if loaded is not None:
-                return loaded
+    def _model(self) -> LoadedModel:
+        """The loaded model (the reference stays valid for this call even if another thread unloads
+        it). Loading is the model manager's call, never a request's: see Pipeline.in_use."""
+        loaded = self._loaded
+        if loaded is None:
+            raise EngineNotLoadedError(self.spec.key)
+        return loaded
 
     def _generate(self, loaded: LoadedModel, inputs: ModelInputs, max_new_tokens: int,
                   keep_special_tokens: bool, **hooks) -> Generation:

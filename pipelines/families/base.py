@@ -52,6 +52,11 @@ class Parsed:
 class Family(Protocol):
     name: str
     modes: tuple[str, ...]
+    # True when the processor smart-resizes pages (sides multiples of a factor, area in a pixel
+    # budget) and boxes come out in pixels of that size: a server then gets the page already at
+    # model_size, so its own resize leaves it as it is and boxes map back exactly.
+    smart_resizes: bool
+    server_prompt_prefix: str  # written before the prompt when a server (vLLM, SGLang) runs the model
 
     def model_size(self, width: int, height: int, limits: ImageLimits) -> tuple[int, int]:
         """The (width, height) the model's processor resizes a page of this size to."""

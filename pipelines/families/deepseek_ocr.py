@@ -37,6 +37,7 @@ _GROUNDING_TAGS = re.compile(r"<\|/?(?:ref|det|grounding)\|>")
 
 class DeepSeekOCRFamily(BaseFamily):
     name = "deepseek_ocr"
+    smart_resizes = False  # its own size rules: see model_size
     modes = ("layout_all", "text_only")
     prompts = {"layout_all": PROMPT_GROUNDED_MARKDOWN, "text_only": PROMPT_FREE_OCR}
     max_new_tokens = 8192  # config.py / run_dpsk_ocr_image.py max_tokens

@@ -48,6 +48,10 @@ NATIVE = {category.lower(): category for category in CATEGORIES}
 
 class DotsFamily(BaseFamily):
     name = "dots"
+    # dots.ocr's own client writes the image placeholder before the prompt ("if no
+    # '<|img|><|imgpad|><|endofimg|>' here, vllm v1 will add '\n' here"): sent the same way, the
+    # server sees the prompt the model was trained on.
+    server_prompt_prefix = "<|img|><|imgpad|><|endofimg|>"
     modes = ("layout_all", "layout_only", "text_only", "region_text")
     prompts = {"layout_all": PROMPT_LAYOUT_ALL, "layout_only": PROMPT_LAYOUT_ONLY, "text_only": PROMPT_OCR}
     factor = 28

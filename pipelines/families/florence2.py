@@ -46,6 +46,7 @@ def quantize(region: Box, page_size: Size) -> tuple[int, int, int, int]:
 
 class Florence2Family(BaseFamily):
     name = "florence2"
+    smart_resizes = False  # its own size rules: see model_size
     modes = ("text_only", "text_regions", "region_text")
     prompts = {"text_only": TASK_OCR, "text_regions": TASK_OCR_WITH_REGION}
     max_new_tokens = 1024  # docs/source/en/model_doc/florence2.md generate(max_new_tokens=1024)

@@ -25,6 +25,7 @@ QUERY_FORMAT = "OCR with format: "
 
 class GotFamily(BaseFamily):
     name = "got"
+    smart_resizes = False  # its own size rules: see model_size
     modes = ("text_only", "text_formatted", "region_text")
     prompts = {"text_only": QUERY_OCR, "text_formatted": QUERY_FORMAT}
     max_new_tokens = 4096

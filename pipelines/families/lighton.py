@@ -31,6 +31,7 @@ _IMAGE = re.compile(r"!\[[^\]\n]*\]\([^)\s]*\)(?:[ \t]*[\[(]?" + ",".join([_NUMB
 
 class LightOnFamily(BaseFamily):
     name = "lighton"
+    smart_resizes = False  # its own size rules: see model_size
     modes = ("text_only",)
     prompts = {"text_only": ""}
     max_new_tokens = 4096

@@ -32,6 +32,8 @@ class BaseFamily:
     end_tokens: tuple[str, ...] = ()  # end-of-turn tokens that may survive decoding
     special_token_modes: frozenset[str] = frozenset()  # modes whose boxes are special tokens
     sort_reading_order = False  # True when the model's element order is not reading order
+    smart_resizes = True  # see families.base.Family; False for families with their own size rules
+    server_prompt_prefix = ""
     # Category of a plain-text answer, by mode.
     text_categories: Mapping[str, str] = {"table": "Table", "formula": "Formula", "chart": "Table"}
 
