@@ -512,3 +512,41 @@ def test_unload_stops_the_worker_and_frees_the_caches(twin_root, pages):
     with pytest.raises(PipelineError, match="unloaded while this request waited") as error:
         batcher.submit(DecodeRequest(None, 4))
     assert error.value.code == "model_unloaded"
+
+
+@pytest.mark.parametrize("key", DECODER_ONLY)
+def test_fast_path_logits_match_generate_at_every_step(key, twin_root, pages):
+    """Stronger than equal greedy tokens (random twins' answers cycle through a few tokens): the
+    logits the fast path computes at the prefill and at every decode step equal transformers'
+    generate's, before any processing, within float32 rounding."""
+    from pipelines.engines.hf_generation import _greedy_config
+
+    engine = engine_for(key, twin_root)
+    decoder = engine._batcher.decoder
+    inputs = page_prompt(engine, pages[0])
+    loaded = engine._model()
+    steps = 16
+    config = _greedy_config(loaded, steps)
+    with torch.inference_mode():
+        expected = loaded.model.generate(**on_device(engine, inputs), generation_config=config, do_sample=False,
+                                         max_new_tokens=steps, min_new_tokens=steps, output_logits=True,
+                                         return_dict_in_generate=True).logits
+    seen: list[torch.Tensor] = []
+    original = decoder._process
+
+    def recording(logits, already_seen):
+        seen.append(logits[0].detach().clone())
+        return original(logits, already_seen)
+
+    decoder._process = recording
+    try:
+        fast = engine._generate(loaded, inputs, steps, True)
+    finally:
+        decoder._process = original
+    assert len(fast.token_ids) == steps and len(expected) == steps
+    assert len(seen) >= steps
+    for step, (ours, theirs) in enumerate(zip(seen, expected)):
+        theirs = theirs[0].float()
+        scale = theirs.abs().max().item()
+        assert torch.allclose(ours, theirs, atol=1e-4 * max(1.0, scale), rtol=1e-4), (
+            f"step {step}: max difference {(ours - theirs).abs().max().item():.3g} (logits up to {scale:.3g})")
