@@ -444,3 +444,48 @@ def test_dots_truncated_answer_keeps_complete_elements_and_says_so():
 def test_every_failure_is_a_pipeline_error():
     for error in (ServerUnavailableError, ServerRequestError, ServerResponseError):
         assert issubclass(error, PipelineError)
+
+
+# ------------------------------------------------------------- boxes of pages far above the budget
+
+
+def test_a_page_far_above_the_pixel_budget_maps_boxes_back_exactly():
+    """A 4500x6300 page (28 MP) sent within a 37,632-pixel budget (about 27x smaller per side):
+    Qwen2.5-VL's bbox_2d are pixels of the image as sent, scaled back per axis to the page."""
+    page_image = Image.new("RGB", (4500, 6300), "white")
+    family = get_family("qwen2_5_vl")
+    model_size = family.model_size(4500, 6300, ImageLimits(**LIMITS))
+    assert model_size == (140, 224)  # multiples of 28, area within MAX_PIXELS
+    answer = json.dumps([{"bbox_2d": [14, 28, 126, 56], "label": "title", "text_content": "Title"},
+                         {"bbox_2d": [0, 100, 140, 224], "label": "text", "text_content": "Body"}])
+    response = {"id": "x", "created": 0, "model": "twin", "object": "chat.completion",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 60, "completion_tokens": 30, "total_tokens": 90}}
+    answering = RecordingProxy()
+    answering.answer_next(200, sse(response), "text/event-stream")
+    try:
+        pipe = load_pipeline(KEY, backend="openai", base_url=answering.url, served_model="twin", **LIMITS)
+        page = pipe.parse_document(page_image, "layout_all").pages[0]
+        sent = sent_image(answering.posts()[0])
+    finally:
+        answering.stop()
+    assert sent.size == model_size
+    sx, sy = 4500 / 140, 6300 / 224
+    assert [e.bbox for e in page.elements] == [
+        (half_up(14 * sx), half_up(28 * sy), half_up(126 * sx), half_up(56 * sy)), (0, half_up(100 * sy), 4500, 6300)]
+
+
+def test_the_page_as_sent_passes_a_servers_smaller_budget_unchanged(server, proxy):
+    """The real server's processor allows MAX_PIXELS (tests/twins.py), far less than the app's
+    default. Sent at the family's model_size within that budget, pages of two sizes cost exactly
+    their own grids of image tokens on the server: it did not resize them again."""
+    pipe = served(server, proxy.url)
+    small, large = Image.new("RGB", (300, 400), "white"), Image.new("RGB", (4500, 6300), "white")
+    tokens = [pipe.parse_document(image, "text_only", options=ParseOptions(max_new_tokens=2)).pages[0].tokens["prompt"]
+              for image in (small, large)]
+    sizes = [sent_image(record).size for record in proxy.posts()]
+    family = get_family("qwen2_5_vl")
+    assert sizes == [family.model_size(*image.size, ImageLimits(**LIMITS)) for image in (small, large)]
+    grids = [(w // 28) * (h // 28) for w, h in sizes]  # one token per 28x28 patch group (14 px patches, 2x2 merge)
+    assert grids == [48, 40]  # 168x224 and 140x224: different grids, so the difference is telling
+    assert tokens[0] - tokens[1] == grids[0] - grids[1]
