@@ -14,7 +14,7 @@ import gradio as gr
 
 from pipelines import Limits
 from pipelines.api import create_rest_app
-from pipelines.http_guards import UploadDiskBudget
+from pipelines.http_guards import header_timeout_protocol
 from ui import storage
 from ui.chat_tab import build_chat_tab, chat_api
 from ui.common import CSS, MODEL_DIRS_ENV, MODEL_EVENTS, model_event, share_upload
@@ -51,8 +51,7 @@ def create_app():
     """The FastAPI app: REST routes plus the Gradio UI mounted at /."""
     demo = build_demo().queue(max_size=32, default_concurrency_limit=2)
     limits = Limits()
-    rest = create_rest_app(limits)
-    rest.add_middleware(UploadDiskBudget, make_room=storage.make_room)
+    rest = create_rest_app(limits, make_room=storage.make_room)
     storage.pin_existing()  # the examples Gradio cached while the UI was built stay
     app = gr.mount_gradio_app(rest, demo, path="/", max_file_size=limits.max_bytes, css=CSS)
     # Gradio accepts a file input only from its upload folder once the Blocks counts as launched,
@@ -80,9 +79,11 @@ def main() -> None:
     print(f"ChatVLMLLM on http://{args.host}:{args.port}  "
           "(REST: /analyze_layout, /chat, /compare, /region_text, /models, /health)")
     # A client that opens connections and goes quiet must not hold them: idle keep-alive ends
-    # after 5 s; a request body must keep arriving (pipelines/http_guards.py).
+    # after 5 s, a request's headers must arrive within CHATVLMLLM_HEADER_TIMEOUT_S (10) and its
+    # body keep arriving (pipelines/http_guards.py).
+    http = header_timeout_protocol(float(os.environ.get("CHATVLMLLM_HEADER_TIMEOUT_S", "10")))
     uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning", timeout_keep_alive=5,
-                timeout_graceful_shutdown=10)
+                timeout_graceful_shutdown=10, http=http)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from typing import Callable
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -16,7 +17,7 @@ from .admission import WORK, BusyError
 from .catalogue import list_models
 from .documents import DEFAULT_DPI, Limits, load_document, mib
 from .errors import DocumentError, PipelineError
-from .http_guards import BodyReadTimeout, SecurityHeaders
+from .http_guards import BodyReadTimeout, BodySizeLimit, SecurityHeaders, UploadDiskBudget
 from .pipeline import load_pipeline
 
 log = logging.getLogger(__name__)
@@ -45,13 +46,24 @@ def _documented(*statuses: int) -> dict:
 MODEL_ROUTE_ERRORS = _documented(400, 408, 413, 422, 500, 502, 503, 504, 507)
 
 
+def max_body_bytes(limits: Limits) -> int:
+    """The largest request body taken: one upload at the limit plus room for the form's other fields."""
+    return limits.max_bytes + 2**20
+
+
 def _error(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}}, headers=headers)
 
 
-def create_rest_app(limits: Limits = Limits()) -> FastAPI:
+def create_rest_app(limits: Limits = Limits(), make_room: Callable[[int], bool] | None = None) -> FastAPI:
+    """The REST routes, with the guards every route of the process gets (the Gradio app is mounted
+    inside it). make_room: the disk budget's check before an upload is stored (ui/storage.py)."""
     app = FastAPI(title="ChatVLMLLM", summary="Read documents with vision-language models and OCR.")
+    # Added inner to outer: the size limit answers first, then the disk budget, then the rest.
     app.add_middleware(BodyReadTimeout, timeout_s=float(os.environ.get("CHATVLMLLM_BODY_TIMEOUT_S", "30")))
+    if make_room is not None:
+        app.add_middleware(UploadDiskBudget, make_room=make_room, assumed_bytes=max_body_bytes(limits))
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes(limits))
     app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(PipelineError)
@@ -107,8 +119,8 @@ def create_rest_app(limits: Limits = Limits()) -> FastAPI:
     ) -> dict:
         pipeline = load_pipeline(model)
         mode = pipeline.spec.check_mode(mode)  # refuse a bad mode before reading the upload
-        data = _read_upload(file, limits)
-        with WORK.slot():
+        with WORK.slot():  # reading and decoding the upload are work too: bounded like the rest
+            data = _read_upload(file, limits)
             result = pipeline.parse_document(data, mode, dpi=dpi, pages=pages, limits=limits,
                                              name=file.filename or "upload")
         body = result.to_dict()
@@ -132,8 +144,8 @@ def create_rest_app(limits: Limits = Limits()) -> FastAPI:
 
         conversation = _json_messages(messages)
         pipeline = load_pipeline(model)
-        data = _read_upload(file, limits)
-        with WORK.slot():
+        with WORK.slot():  # reading and decoding the upload are work too: bounded like the rest
+            data = _read_upload(file, limits)
             return chat_reply(pipeline, data, conversation, page=page, page_text=page_text,
                               max_new_tokens=max_new_tokens, dpi=dpi).to_dict()
 
@@ -148,9 +160,9 @@ def create_rest_app(limits: Limits = Limits()) -> FastAPI:
         from .compare import compare_page, parse_runs
 
         chosen = parse_runs(runs)
-        document = load_document(_read_upload(file, limits), dpi=dpi, pages=str(page), limits=limits,
-                                 name=file.filename or "upload")
-        with WORK.slot():
+        with WORK.slot():  # reading and decoding the upload are work too: bounded like the rest
+            data = _read_upload(file, limits)
+            document = load_document(data, dpi=dpi, pages=str(page), limits=limits, name=file.filename or "upload")
             return compare_page(document.pages[0], chosen, source=document.name).to_dict()
 
     @app.post("/region_text", responses=MODEL_ROUTE_ERRORS)
@@ -168,9 +180,18 @@ def create_rest_app(limits: Limits = Limits()) -> FastAPI:
         if region is None:
             raise PipelineError("bad_region", "Give the region as x1, y1, x2, y2 in page pixels.")
         pipeline = load_pipeline(model)
-        document = load_document(_read_upload(file, limits), dpi=dpi, pages=str(page), limits=limits)
-        with WORK.slot():
+        with WORK.slot():  # reading and decoding the upload are work too: bounded like the rest
+            data = _read_upload(file, limits)
+            document = load_document(data, dpi=dpi, pages=str(page), limits=limits)
             return read_region(pipeline, document.pages[0], region).to_dict()
+
+    def wrong_method(request: Request) -> JSONResponse:
+        return _error(405, "method_not_allowed", f"{request.url.path} takes POST.")
+
+    # The Gradio app is mounted at "/", so without these a wrong method on a REST route would
+    # fall through to it and get Gradio's 404 instead of this contract's 405.
+    for path in ("/analyze_layout", "/chat", "/compare", "/region_text"):
+        app.add_api_route(path, wrong_method, methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False)
 
     return app
 

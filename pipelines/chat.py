@@ -17,7 +17,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from .documents import DEFAULT_DPI, Document, Page, Source, load_document
+from .documents import DEFAULT_DPI, Document, Page, Source, load_document, page_number
 from .conversation import ContextWindow, normalise_conversation
 from .engines.base import ChatEngine, check_positive
 from .errors import PipelineError
@@ -270,10 +270,9 @@ def _prepare(pipeline: Pipeline, source: Source, messages: list[dict], page: int
     started = time.perf_counter()
     pipeline._require_prompting("cannot_chat", "chat")
     check_positive("max_new_tokens", max_new_tokens)
-    if int(page) < 1:
-        raise PipelineError("bad_pages", f"Pages are numbered from 1, got {page}.")
-    chosen = load_document(source, dpi=dpi, pages=str(int(page))).pages[0]
-    if chosen.number != int(page) - 1:  # an image object is one page whatever was asked
+    page = page_number(page)
+    chosen = load_document(source, dpi=dpi, pages=str(page)).pages[0]
+    if chosen.number != page - 1:  # an image object is one page whatever was asked
         raise PipelineError("bad_pages", f"Page {page} does not exist: the document has 1 page.")
     if page_text is True:
         page_text = fresh_page_text(chosen)

@@ -131,6 +131,19 @@ def sniff_kind(data: bytes) -> str:
     )
 
 
+def page_number(value) -> int:
+    """A 1-based page number from any client's value, or a DocumentError saying what is wrong."""
+    try:
+        number = int(value)
+        whole = number == value or isinstance(value, str)
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole or not 1 <= number <= 10**MAX_PAGE_DIGITS:
+        shown = repr(value) if len(repr(value)) <= 24 else repr(value)[:20] + "…"
+        raise DocumentError("bad_pages", f"A page number is a whole number from 1, got {shown}.")
+    return number
+
+
 def parse_page_selection(selection: str | None, page_count: int) -> list[int]:
     """'1-3,7' -> [0, 1, 2, 6] (0-based). Empty or None selects every page."""
     if selection is None or not str(selection).strip():

@@ -166,3 +166,15 @@ def test_upload_a_pdf_then_parse_at_once_repeatedly_and_the_server_survives(page
                                                                           timeout=FIRST_PARSE_TIMEOUT_MS)
         assert requests.get(f"{base_url}/health", timeout=10).json() == {"status": "ok"}
     assert page.uncaught_errors == [], page.uncaught_errors
+
+
+def test_stop_is_clickable_only_while_a_parse_runs(page, page_png):
+    stop = page.locator("#stop-button")
+    assert stop.is_disabled()  # nothing runs yet
+    page.locator("#parse-upload input[type=file]").set_input_files(str(page_png))
+    page.locator("#parse-upload").get_by_text(page_png.name, exact=True).first.wait_for(state="visible")
+    page.locator("#parse-button").click()
+    page.wait_for_function("() => !document.querySelector('#stop-button').disabled", timeout=UI_TIMEOUT_MS)
+    page.locator("#annotated-page img[src]").first.wait_for(state="visible", timeout=FIRST_PARSE_TIMEOUT_MS)
+    page.wait_for_function("() => document.querySelector('#stop-button').disabled", timeout=UI_TIMEOUT_MS)
+    assert page.uncaught_errors == [], page.uncaught_errors

@@ -256,16 +256,22 @@ def test_make_room_removes_expired_then_oldest_files_and_keeps_pinned_and_fresh_
     example = file(uploads / "ex" / "invoice.png", 500, 99999)
     storage.pin_existing()
     expired = file(uploads / "a" / "old.png", 100, 7200)
-    oldest = file(work / "w1" / "page.png", 1000, 600)
-    newer = file(work / "w2" / "page.png", 1000, 60)
+    oldest = file(work / "w1" / "page.png", 1000, 900)
+    newer = file(work / "w2" / "page.png", 1000, 700)
+    fresh = file(uploads / "b" / "upload.png", 500, 30)
     fresh_empty = work / "w3"
     fresh_empty.mkdir()
 
-    assert storage.make_room(1000) is True  # 500 + 2000 + 1000 > 3000: the oldest goes
-    assert example.exists() and newer.exists()
+    assert storage.make_room(1000) is True  # 500 + 2500 + 1000 > 3000: the oldest (15 min) goes
+    assert example.exists() and newer.exists() and fresh.exists()
     assert not expired.exists() and not oldest.exists()
     assert fresh_empty.is_dir()  # a request's new folder, not yet written to
-    assert storage.make_room(10_000) is False  # cannot fit whatever is deleted
+    assert storage.make_room(10_000) is False  # could never fit: nothing more is deleted for it
+    assert newer.exists()
+    assert storage.make_room(1600) is True  # the 12-minute-old file goes
+    assert fresh.exists() and not newer.exists()
+    assert storage.make_room(2600) is False  # would fit only by deleting a file 30 s old: refused
+    assert fresh.exists()
 
 
 # ---------------------------------------------------------------------------------- admin actions

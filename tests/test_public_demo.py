@@ -22,7 +22,7 @@ NOT_UPLOADED = "was not uploaded by a user"
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     temp = tmp_path_factory.mktemp("public_demo_tmp")
-    env = {"TMPDIR": str(temp), "GRADIO_TEMP_DIR": str(temp / "gradio"), "CHATVLMLLM_BODY_TIMEOUT_S": "2",
+    env = {"TMPDIR": str(temp), "GRADIO_TEMP_DIR": str(temp / "gradio"), "CHATVLMLLM_BODY_TIMEOUT_S": "2", "CHATVLMLLM_HEADER_TIMEOUT_S": "2",
            "CHATVLMLLM_DISK_BUDGET_MB": "40", "CHATVLMLLM_ADMIN_TOKEN": ""}
     with running_app(env=env) as url:
         yield url, temp
@@ -94,6 +94,25 @@ def test_a_server_file_named_as_input_is_refused_alike_whether_it_exists_or_not(
     assert "Quarterly" not in payload and PAGE_ONE[0] not in payload
     missing_event, missing_payload = call(base, endpoint, data(file_data(secret.with_name("nothing.png"))))
     assert missing_event == "error" and NOT_UPLOADED in missing_payload  # no oracle for which paths exist
+
+
+@pytest.mark.parametrize("endpoint, data", [
+    ("region_text", lambda f: [f, "classic", [0, 0, 1400, 400], 1, 0]),
+    ("compare", lambda f: [f, ["classic:layout_all", "classic:text_only"], 1, 0]),
+    ("chat", lambda f: [f, [{"role": "user", "content": "hi"}], "qwen2_vl_2b", 1, False, 0]),
+])
+@pytest.mark.parametrize("form", ["plain dict", "traversal", "string"])
+def test_api_endpoints_refuse_server_files_named_without_gradios_marker(app, secret, endpoint, data, form):
+    """gr.api endpoints take a plain dict: Gradio's own check needs the FileData marker, so the
+    app checks these paths itself."""
+    base, temp = app
+    payload = {"plain dict": {"path": str(secret)},
+               "traversal": {"path": f"{temp}/gradio/../../{secret.parent.name}/{secret.name}"},
+               "string": str(secret)}[form]
+    event, message = call(base, endpoint, data(payload))
+    assert event == "error", message
+    assert PAGE_ONE[0] not in message and "Quarterly" not in message
+    assert NOT_UPLOADED in message or "uploaded file" in message, message
 
 
 def test_private_events_refuse_server_files_too(app, secret):
@@ -178,16 +197,89 @@ def test_a_body_shorter_than_its_content_length_gets_408_and_the_connection_clos
     assert time.monotonic() - started < 15
 
 
+def test_headers_that_trickle_in_lose_their_connection(app):
+    base, _ = app
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        started = time.monotonic()
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        closed = False
+        for _ in range(12):  # a header line a second, never the blank line that ends them
+            time.sleep(1)
+            try:
+                sock.sendall(b"X-Slow: 1\r\n")
+                if sock.recv(1, socket.MSG_DONTWAIT) == b"":
+                    closed = True
+                    break
+            except BlockingIOError:
+                continue
+            except OSError:
+                closed = True
+                break
+    assert closed and time.monotonic() - started < 8
+    assert requests.get(f"{base}/health", timeout=10).status_code == 200  # a normal request is unaffected
+
+
+def test_oversized_bodies_are_refused_before_they_are_stored(app):
+    base, temp = app
+    host, port = base.removeprefix("http://").split(":")
+    for path in (b"/analyze_layout", b"/gradio_api/upload"):
+        with socket.create_connection((host, int(port)), timeout=20) as sock:
+            sock.sendall(b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                         b"Content-Length: 2147000000\r\n\r\n--b\r\n")
+            answer = sock.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:120]
+    # Chunked (no Content-Length): cut off at the limit, not spooled to disk whole.
+    def chunks():
+        block = b"0" * 2**20
+        yield b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.png\"\r\n\r\n"
+        for _ in range(80):
+            yield block
+    response = requests.post(f"{base}/analyze_layout", data=chunks(), timeout=60,
+                             headers={"Content-Type": "multipart/form-data; boundary=b"})
+    assert response.status_code == 413 and response.json()["error"]["code"] == "too_large"
+
+
+def test_a_huge_announced_upload_deletes_nobody_elses_files(app, tmp_path):
+    base, temp = app
+    mine = upload(base, write_png(tmp_path / "victim.png", PAGE_ONE))
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=20) as sock:
+        sock.sendall(b"POST /gradio_api/upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=a\r\n"
+                     b"Content-Length: 52000000\r\n\r\n")
+        answer = sock.recv(4096)
+    assert answer.split(b"\r\n")[0] in (b"HTTP/1.1 507 Insufficient Storage", b"HTTP/1.1 408 Request Timeout") or answer == b""
+    assert Path(mine).exists()
+
+
 # --------------------------------------------------------------------------- 7. disk budget
 
 
 def test_uploads_and_results_stay_within_the_disk_budget(app):
+    """5 x 12 MiB through a 40 MiB budget: the uploads that fit are taken, the rest get 507, and
+    no fresh upload of another user is deleted to make room."""
     base, temp = app
-    for index in range(5):  # 5 x 12 MiB through a 40 MiB budget
+    statuses = []
+    for index in range(5):
         blob = temp / f"blob{index}.png"
         blob.write_bytes(os.urandom(12 * 2**20))
-        upload(base, blob)
+        with open(blob, "rb") as handle:
+            response = requests.post(f"{base}/gradio_api/upload", files={"files": (blob.name, handle)}, timeout=60)
+        statuses.append(response.status_code)
+        if response.status_code == 507:
+            assert response.json()["error"]["code"] == "disk_full"
         blob.unlink()
+    assert statuses[0] == 200 and statuses[-1] == 507, statuses
     used = sum(f.stat().st_size for folder in (temp / "gradio", temp / "chatvlmllm") if folder.exists()
                for f in folder.rglob("*") if f.is_file())
     assert used <= 40 * 2**20, used
+
+
+def test_a_wrong_method_on_a_rest_route_answers_in_the_error_contract(app):
+    base, _ = app
+    response = requests.get(f"{base}/analyze_layout", timeout=10)
+    assert response.status_code == 405
+    assert response.json() == {"error": {"code": "method_not_allowed", "message": "/analyze_layout takes POST."}}
+    docs = requests.get(f"{base}/docs", timeout=10)
+    assert docs.status_code == 200 and "https://cdn.jsdelivr.net" in docs.headers["content-security-policy"]
+    assert "cdn.jsdelivr.net" not in requests.get(f"{base}/", timeout=10).headers["content-security-policy"]

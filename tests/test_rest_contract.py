@@ -149,3 +149,21 @@ def test_rest_is_refused_with_retry_after_when_every_slot_is_busy(client, monkey
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
     assert error_of(response)["code"] == "busy"
+
+
+@pytest.mark.parametrize("route, form", [
+    ("/region_text", {"box": "0,0,10,10", "model": "classic"}),
+    ("/compare", {"runs": "classic:layout_all,classic:text_only"}),
+    ("/analyze_layout", {}),
+])
+def test_refused_requests_never_decode_their_upload(client, monkeypatch, route, form):
+    """Reading and decoding the upload happen inside the work slot: a busy server refuses before
+    spending memory on it (12 refused 40 MP pages took 7 GiB when decoding came first)."""
+    limiter = WorkLimiter(slots=1, max_waiting=0)
+    monkeypatch.setattr(api, "WORK", limiter)
+    decoded = []
+    monkeypatch.setattr(api, "load_document", lambda *a, **k: decoded.append(1))
+    monkeypatch.setattr(api, "_read_upload", lambda *a, **k: decoded.append(1) or b"")
+    with limiter.slot():
+        response = client.post(route, files={"file": ("a.png", png_bytes())}, data=form)
+    assert response.status_code == 503 and decoded == []

@@ -62,7 +62,10 @@ def test_a_session_server_choice_reaches_every_tab(monkeypatch, tmp_path):
     page = str(write_png(tmp_path / "page.png"))
     turns = [{"user": "What is the title?", "assistant": None}]
     *_, last = chat_respond(turns, page, "qwen2_vl_2b", 1, False, None, 8, forged, "")
-    assert "Server http://169.254.169.254/v1 is not one the operator allows" in last[-1]
+    display, stored, _, notes = last
+    assert "Server http://169.254.169.254/v1 is not one the operator allows" in display[-1]["content"]
+    assert "is not one the operator allows" in stored[-1]["error"]
+    assert notes == ""  # shown once, in the conversation, not again under the buttons
     with pytest.raises(gr.Error, match="is not one the operator allows"):
         next(compare_ui(page, 1, ["classic:layout_all", "qwen2_vl_2b:text_only"], 8, forged, ""))
     with pytest.raises(gr.Error, match="is not one the operator allows"):

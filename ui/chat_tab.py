@@ -12,7 +12,7 @@ from pipelines import DocumentResult, list_models, load_pipeline
 from pipelines.chat import CHAT_PRESETS, answer_markdown, page_text_of
 from pipelines.render.draw import draw_elements
 from ui.common import (
-    model_event,
+    model_event, uploaded_file, stop_button_while_running,
     LATEX, MODEL_EVENTS, STREAM_INTERVAL_S, UPLOAD_TYPES, file_digest, load_page, save_image, session_pipeline,
     user_error,
 )
@@ -80,7 +80,7 @@ def chat_respond(turns: list[dict], file_path, model, page_number, with_page_tex
     turn = turns[-1]
     if not file_path:
         turn["error"] = "Attach a page (the clip in the message box) or upload one in this tab or the Parse tab."
-        yield chat_display(turns), turns, gr.skip(), turn["error"]
+        yield chat_display(turns), turns, gr.skip(), ""  # the error shows once: in the conversation
         return
     stream = None
     try:
@@ -99,7 +99,7 @@ def chat_respond(turns: list[dict], file_path, model, page_number, with_page_tex
     except Exception as error:  # noqa: BLE001 - shown in the conversation, the app keeps serving
         message = user_error(error, "Chat").message
         turn.update(assistant=None, error=message)
-        yield chat_display(turns), turns, gr.skip(), message
+        yield chat_display(turns), turns, gr.skip(), ""  # the error shows once: in the conversation
         return
     finally:
         if stream is not None:
@@ -146,7 +146,7 @@ def chat_api(file: FileData, messages: list[dict], model: str, page: int = 1, pa
     whole reply (answer, boxes it names in page pixels, notes) with "done": true."""
     stream = None
     try:
-        stream = load_pipeline(model).chat(file["path"], messages, stream=True, page=page,
+        stream = load_pipeline(model).chat(uploaded_file(file), messages, stream=True, page=page,
                                            page_text=page_text or None, max_new_tokens=max_new_tokens or None)
         answer = ""
         for chunk in stream:
@@ -187,7 +187,7 @@ def build_chat_tab(state: gr.State, server: list[gr.Textbox]) -> gr.File:
             message = gr.MultimodalTextbox(file_types=UPLOAD_TYPES, file_count="single", show_label=False,
                                            placeholder="Ask about the page…", elem_id="chat-input")
             with gr.Row():
-                stop_button = gr.Button("Stop", variant="stop", size="sm", elem_id="chat-stop")
+                stop_button = gr.Button("Stop", variant="stop", size="sm", elem_id="chat-stop", interactive=False)
                 regenerate = gr.Button("Regenerate", size="sm", elem_id="chat-regenerate")
                 undo = gr.Button("Undo", size="sm", elem_id="chat-undo")
                 clear = gr.Button("Clear", size="sm", elem_id="chat-clear")
@@ -196,11 +196,11 @@ def build_chat_tab(state: gr.State, server: list[gr.Textbox]) -> gr.File:
     respond_inputs = [turns, chat_file, model, page_number, with_page_text, state, max_new_tokens, *server]
     respond_outputs = [chatbot, turns, page_view, notes]
     private = {"api_visibility": "private"}
-    answering = message.submit(chat_add, [message, turns, chat_file], [message, turns, chatbot, chat_file],
-                               **private).success(model_event(chat_respond), respond_inputs, respond_outputs,
-                                                  **MODEL_EVENTS, **private)
-    again = regenerate.click(chat_regenerate, turns, [turns, chatbot], **private).success(model_event(chat_respond), respond_inputs, respond_outputs, **MODEL_EVENTS, **private)
-    stop_button.click(None, None, None, cancels=[answering, again], **private)
+    added = message.submit(chat_add, [message, turns, chat_file], [message, turns, chatbot, chat_file], **private)
+    answering = added.success(model_event(chat_respond), respond_inputs, respond_outputs, **MODEL_EVENTS, **private)
+    asked_again = regenerate.click(chat_regenerate, turns, [turns, chatbot], **private)
+    again = asked_again.success(model_event(chat_respond), respond_inputs, respond_outputs, **MODEL_EVENTS, **private)
+    stop_button_while_running(stop_button, [added, asked_again], [answering, again])
     undo.click(chat_undo, turns, [turns, chatbot, message], **private)
     clear.click(lambda: ([], [], None, ""), None, [turns, chatbot, page_view, notes], **private)
     chatbot.clear(lambda: ([], None, ""), None, [turns, page_view, notes], **private)  # its own bin icon

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
 from pipelines import MODES, PipelineError, get_spec, load_document, load_pipeline
 from pipelines.admission import WORK, BusyError
@@ -51,6 +52,8 @@ def parse_region(text: str | None) -> tuple[float, float, float, float] | None:
 
 def user_error(error: BaseException, action: str) -> gr.Error:
     """What the user sees for a failure: our messages as they are; anything else is logged."""
+    if isinstance(error, gr.Error):
+        return error
     if isinstance(error, PipelineError):
         return gr.Error(error.message)
     if isinstance(error, MemoryError):
@@ -79,6 +82,34 @@ def model_event(fn):
         except BusyError as error:
             raise gr.Error(error.message) from None
     return function
+
+
+def stop_button_while_running(stop_button: gr.Button, started: list, running: list) -> None:
+    """The Stop button is clickable only while a run is going: `started` are the events after
+    which a run begins, `running` the runs themselves (which Stop cancels)."""
+    private = {"api_visibility": "private", "queue": False}
+    for event in started:
+        event.success(lambda: gr.update(interactive=True), None, stop_button, **private)
+    for event in running:
+        event.then(lambda: gr.update(interactive=False), None, stop_button, **private)
+    stop_button.click(lambda: gr.update(interactive=False), None, stop_button, cancels=running, **private)
+
+
+def uploaded_file(file) -> str:
+    """The path of a file this server received as an upload, from an API endpoint's file argument.
+
+    Endpoints made with gr.api take a plain dict: Gradio's upload-folder check only runs for
+    payloads that carry FileData's meta marker, so a client could name any server file. Every
+    such path must resolve (symlinks followed) inside Gradio's upload folder; the message is the
+    same whether the named file exists or not."""
+    path = file.get("path") if isinstance(file, dict) else getattr(file, "path", None)
+    if not isinstance(path, str) or not path:
+        raise gr.Error("Give the document as an uploaded file (gradio_client: handle_file(path)).")
+    folder = os.path.realpath(get_upload_folder())
+    resolved = os.path.realpath(path)
+    if os.path.commonpath([folder, resolved]) != folder:
+        raise gr.Error(f"Cannot read {path}: it was not uploaded by a user.")
+    return resolved
 
 
 def file_digest(path: str) -> str:

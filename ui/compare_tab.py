@@ -14,7 +14,7 @@ from pipelines.render.draw import draw_elements
 from pipelines.render.markdown import data_url_picture_ref, page_markdown
 from pipelines.engines.openai_engine import session_base_urls
 from ui.common import (
-    model_event,
+    model_event, uploaded_file, stop_button_while_running,
     LATEX, MODEL_EVENTS, PAGE_TIME_LIMIT_S, UPLOAD_TYPES, new_work_dir, load_page, save_image, session_pipeline,
     user_error,
 )
@@ -104,7 +104,8 @@ def compare_api(file: FileData, runs: list[str], page: int = 1, max_new_tokens: 
     word diff of the first two runs' Markdown."""
     try:
         chosen = parse_runs(runs)
-        document = load_document(file["path"], pages=str(page), name=Path(file["path"]).name)
+        path = uploaded_file(file)
+        document = load_document(path, pages=str(page), name=Path(path).name)
         options = ParseOptions(max_new_tokens=max_new_tokens or None, time_limit_s=PAGE_TIME_LIMIT_S)
         return compare_page(document.pages[0], chosen, source=document.name, options=options).to_dict()
     except Exception as error:  # noqa: BLE001
@@ -118,14 +119,14 @@ def build_compare_tab(server: list[gr.Textbox]) -> gr.File:
                                    elem_id="compare-file")
             page_number = gr.Number(1, label="Page", precision=0, minimum=1)
         with gr.Column(scale=2):
-            runs = gr.Dropdown(run_choices(), value=["classic:layout_all"], multiselect=True, max_choices=MAX_RUNS,
+            runs = gr.Dropdown(run_choices(), value=["classic:layout_all", "classic:text_only"], multiselect=True, max_choices=MAX_RUNS,
                                label=f"Runs: 2 to {MAX_RUNS} models or modes", elem_id="compare-runs")
             with gr.Accordion("Advanced", open=False):
                 max_new_tokens = gr.Number(label="Max new tokens (VLMs)", value=None, precision=0,
                                            elem_id="compare-max-tokens")
             with gr.Row():
                 run = gr.Button("Compare", variant="primary", elem_id="compare-button")
-                stop_button = gr.Button("Stop", variant="stop", elem_id="compare-stop")
+                stop_button = gr.Button("Stop", variant="stop", elem_id="compare-stop", interactive=False)
     summary = gr.Dataframe(headers=list(Comparison.SUMMARY_HEADERS), interactive=False, label="Summary",
                            elem_id="compare-summary")
     groups, headers, images, rendered, stats = [], [], [], [], []
@@ -149,7 +150,7 @@ def build_compare_tab(server: list[gr.Textbox]) -> gr.File:
     event = run.click(model_event(compare_ui), [compare_file, page_number, runs, max_new_tokens, *server],
                       [summary, *groups, *headers, *images, *rendered, *stats, diff_a, diff_b, diff, exports,
                        comparison], **MODEL_EVENTS, **private)
-    stop_button.click(None, None, None, cancels=[event], **private)
+    stop_button_while_running(stop_button, [run.click(None, None, None, **private)], [event])
     for choice in (diff_a, diff_b):
         choice.change(compare_diff, [comparison, diff_a, diff_b], diff, **private)
     return compare_file

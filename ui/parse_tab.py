@@ -17,7 +17,7 @@ from pipelines.render.export import export_zip
 from pipelines.render.markdown import data_url_picture_ref, page_markdown
 from pipelines.render.report import timings_markdown
 from ui.common import (
-    model_event,
+    model_event, stop_button_while_running,
     ASSETS, LATEX, MODEL_EVENTS, PAGE_TIME_LIMIT_S, STREAM_INTERVAL_S, UPLOAD_TYPES, new_work_dir, file_digest, mode_choices,
     parse_region, session_pipeline, user_error,
 )
@@ -168,7 +168,7 @@ def build_parse_tab(state: gr.State) -> tuple[gr.File, list[gr.Textbox]]:
             drop_hf = gr.Checkbox(label="Drop page headers and footers from Markdown", value=False)
             with gr.Row():
                 run = gr.Button("Parse", variant="primary", elem_id="parse-button")
-                stop_button = gr.Button("Stop", variant="stop", elem_id="stop-button")
+                stop_button = gr.Button("Stop", variant="stop", elem_id="stop-button", interactive=False)
             examples = sorted(str(p) for p in ASSETS.glob("*") if p.suffix.lower() in UPLOAD_TYPES)
             if examples:
                 gr.Examples(examples=[[e] for e in examples], inputs=[upload], label="Examples")
@@ -184,7 +184,8 @@ def build_parse_tab(state: gr.State) -> tuple[gr.File, list[gr.Textbox]]:
                 with gr.Tab("Raw Markdown"):
                     raw = gr.Code(language="markdown", label="Markdown")
                 with gr.Tab("JSON"):
-                    page_json = gr.JSON(label="Page JSON", elem_id="page-json")
+                    page_json = gr.JSON(label='Page JSON ("page" counts from 0: page 1 is "page": 0)',
+                                        elem_id="page-json")
                 with gr.Tab("Timings"):
                     timings = gr.Markdown(elem_id="timings")
             download = gr.File(label="Download (zip: annotated PNG, JSON, Markdown per page)")
@@ -199,8 +200,9 @@ def build_parse_tab(state: gr.State) -> tuple[gr.File, list[gr.Textbox]]:
         api_name="parse",
         **MODEL_EVENTS,
     )
-    stop_button.click(None, None, None, cancels=[parse_event], api_visibility="private")
-    page_slider.release(show_page, [state, page_slider, drop_hf], [annotated, rendered, raw, page_json],
+    stop_button_while_running(stop_button, [run.click(None, None, None, api_visibility="private")], [parse_event])
+    # .input: dragging, and typing a number then Enter, both turn the page.
+    page_slider.input(show_page, [state, page_slider, drop_hf], [annotated, rendered, raw, page_json],
                         api_visibility="private")
     drop_hf.change(show_page, [state, page_slider, drop_hf], [annotated, rendered, raw, page_json],
                    api_visibility="private")

@@ -11,7 +11,7 @@ from pipelines.catalogue import DEFAULT_MODEL
 from pipelines.region import box_from_values, display_image, editor_region, format_box, read_region
 from pipelines.render.draw import draw_elements
 from ui.common import (
-    model_event,
+    model_event, uploaded_file,
     LATEX, MODEL_EVENTS, PAGE_TIME_LIMIT_S, UPLOAD_TYPES, load_page, parse_region, save_image, session_pipeline,
     user_error,
 )
@@ -73,7 +73,7 @@ def region_text_api(file: FileData, model: str, box: list[float], page: int = 1,
     mode where it has one (the box written in its convention), else the cropped region."""
     try:
         region = box_from_values(box)
-        document = load_document(file["path"], pages=str(page))
+        document = load_document(uploaded_file(file), pages=str(page))
         options = ParseOptions(max_new_tokens=max_new_tokens or None, time_limit_s=PAGE_TIME_LIMIT_S)
         return read_region(load_pipeline(model), document.pages[0], region, options).to_dict()
     except Exception as error:  # noqa: BLE001

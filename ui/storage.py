@@ -1,6 +1,7 @@
 """Disk used by uploads and results stays bounded: files older than CHATVLMLLM_CACHE_MAX_AGE_S
 (default an hour) go, and when uploads plus results would pass CHATVLMLLM_DISK_BUDGET_MB (default
-2048) the oldest go first. Covers Gradio's upload/cache folder and the app's own work folders.
+2048) the oldest go first, but never one younger than KEEP_FRESH_S (a full budget refuses new
+uploads instead). Covers Gradio's upload/cache folder and the app's own work folders.
 Files that exist when the app starts (the examples Gradio cached) are kept."""
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from gradio.utils import get_upload_folder
 WORK_ROOT = Path(tempfile.gettempdir()) / "chatvlmllm"
 MAX_AGE_S = float(os.environ.get("CHATVLMLLM_CACHE_MAX_AGE_S", "3600"))
 BUDGET_BYTES = int(float(os.environ.get("CHATVLMLLM_DISK_BUDGET_MB", "2048")) * 2**20)
+KEEP_FRESH_S = 600  # never deleted to make room: a file this young may be in use right now
 
 SWEEP_EVERY_S = 2.0  # a sweep walks the folders: not for every image a busy app saves
 _lock = threading.Lock()
@@ -48,8 +50,10 @@ def _files() -> list[tuple[Path, float, int]]:
 
 
 def make_room(incoming_bytes: int = 0) -> bool:
-    """Delete expired files, then the oldest until incoming_bytes more fit the budget. True if
-    they fit."""
+    """Delete expired files; then, if incoming_bytes more would pass the budget, the oldest files
+    of more than KEEP_FRESH_S, as many as needed. Files younger than that are never deleted to
+    make room (they are someone's work in progress): a budget full of them means False, and
+    nothing is deleted for a request that could not fit anyway."""
     global _last_sweep
     with _lock:
         now = time.time()
@@ -57,13 +61,19 @@ def make_room(incoming_bytes: int = 0) -> bool:
             return True
         _last_sweep = now
         files = sorted((f for f in _files() if f[0] not in _pinned), key=lambda f: f[1])
-        used = sum(size for _, _, size in files) + sum(
-            p.stat().st_size for p in _pinned if p.exists())
+        used = sum(size for _, _, size in files) + sum(p.stat().st_size for p in _pinned if p.exists())
         for path, mtime, size in files:
-            if now - mtime <= MAX_AGE_S and used + incoming_bytes <= BUDGET_BYTES:
-                break
-            path.unlink(missing_ok=True)
-            used -= size
+            if now - mtime > MAX_AGE_S:
+                path.unlink(missing_ok=True)
+                used -= size
+        files = [f for f in files if now - f[1] <= MAX_AGE_S]
+        evictable = sum(size for _, mtime, size in files if now - mtime > KEEP_FRESH_S)
+        if used - evictable + incoming_bytes <= BUDGET_BYTES:
+            for path, mtime, size in files:
+                if used + incoming_bytes <= BUDGET_BYTES or now - mtime <= KEEP_FRESH_S:
+                    break
+                path.unlink(missing_ok=True)
+                used -= size
         _remove_empty_folders()
         return used + incoming_bytes <= BUDGET_BYTES
 
