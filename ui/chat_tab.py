@@ -12,7 +12,7 @@ from pipelines import DocumentResult, list_models, load_pipeline
 from pipelines.chat import CHAT_PRESETS, answer_markdown, page_text_of
 from pipelines.render.draw import draw_elements
 from ui.common import (
-    model_event, uploaded_file, stop_button_while_running,
+    model_event, run_with_stop, stop_cancels, uploaded_file,
     LATEX, MODEL_EVENTS, STREAM_INTERVAL_S, UPLOAD_TYPES, file_digest, load_page, save_image, session_pipeline,
     user_error,
 )
@@ -197,10 +197,12 @@ def build_chat_tab(state: gr.State, server: list[gr.Textbox]) -> gr.File:
     respond_outputs = [chatbot, turns, page_view, notes]
     private = {"api_visibility": "private"}
     added = message.submit(chat_add, [message, turns, chat_file], [message, turns, chatbot, chat_file], **private)
-    answering = added.success(model_event(chat_respond), respond_inputs, respond_outputs, **MODEL_EVENTS, **private)
+    answering = run_with_stop(stop_button, added.success, model_event(chat_respond), respond_inputs, respond_outputs,
+                              **MODEL_EVENTS, **private)
     asked_again = regenerate.click(chat_regenerate, turns, [turns, chatbot], **private)
-    again = asked_again.success(model_event(chat_respond), respond_inputs, respond_outputs, **MODEL_EVENTS, **private)
-    stop_button_while_running(stop_button, [added, asked_again], [answering, again])
+    again = run_with_stop(stop_button, asked_again.success, model_event(chat_respond), respond_inputs, respond_outputs,
+                          **MODEL_EVENTS, **private)
+    stop_cancels(stop_button, [answering, again])
     undo.click(chat_undo, turns, [turns, chatbot, message], **private)
     clear.click(lambda: ([], [], None, ""), None, [turns, chatbot, page_view, notes], **private)
     chatbot.clear(lambda: ([], None, ""), None, [turns, page_view, notes], **private)  # its own bin icon

@@ -84,15 +84,19 @@ def model_event(fn):
     return function
 
 
-def stop_button_while_running(stop_button: gr.Button, started: list, running: list) -> None:
-    """The Stop button is clickable only while a run is going: `started` are the events after
-    which a run begins, `running` the runs themselves (which Stop cancels)."""
-    private = {"api_visibility": "private", "queue": False}
-    for event in started:
-        event.success(lambda: gr.update(interactive=True), None, stop_button, **private)
-    for event in running:
-        event.then(lambda: gr.update(interactive=False), None, stop_button, **private)
-    stop_button.click(lambda: gr.update(interactive=False), None, stop_button, cancels=running, **private)
+def run_with_stop(stop_button: gr.Button, trigger, fn, inputs, outputs, **event_options):
+    """trigger(fn, ...) with the Stop button clickable only while fn runs: enabled first, in the
+    same chain, and disabled when fn ends. Returns fn's event (for Stop's cancels)."""
+    quick = {"api_visibility": "private", "queue": False}
+    started = trigger(lambda: gr.update(interactive=True), None, stop_button, **quick)
+    running = started.then(fn, inputs, outputs, **event_options)
+    running.then(lambda: gr.update(interactive=False), None, stop_button, **quick)
+    return running
+
+
+def stop_cancels(stop_button: gr.Button, running: list) -> None:
+    stop_button.click(lambda: gr.update(interactive=False), None, stop_button, cancels=running,
+                      api_visibility="private", queue=False)
 
 
 def uploaded_file(file) -> str:

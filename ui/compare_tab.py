@@ -14,7 +14,7 @@ from pipelines.render.draw import draw_elements
 from pipelines.render.markdown import data_url_picture_ref, page_markdown
 from pipelines.engines.openai_engine import session_base_urls
 from ui.common import (
-    model_event, uploaded_file, stop_button_while_running,
+    model_event, run_with_stop, stop_cancels, uploaded_file,
     LATEX, MODEL_EVENTS, PAGE_TIME_LIMIT_S, UPLOAD_TYPES, new_work_dir, load_page, save_image, session_pipeline,
     user_error,
 )
@@ -147,10 +147,10 @@ def build_compare_tab(server: list[gr.Textbox]) -> gr.File:
     comparison = gr.State(None)
 
     private = {"api_visibility": "private"}
-    event = run.click(model_event(compare_ui), [compare_file, page_number, runs, max_new_tokens, *server],
+    event = run_with_stop(stop_button, run.click, model_event(compare_ui), [compare_file, page_number, runs, max_new_tokens, *server],
                       [summary, *groups, *headers, *images, *rendered, *stats, diff_a, diff_b, diff, exports,
                        comparison], **MODEL_EVENTS, **private)
-    stop_button_while_running(stop_button, [run.click(None, None, None, **private)], [event])
+    stop_cancels(stop_button, [event])
     for choice in (diff_a, diff_b):
         choice.change(compare_diff, [comparison, diff_a, diff_b], diff, **private)
     return compare_file

@@ -17,7 +17,7 @@ from pipelines.render.export import export_zip
 from pipelines.render.markdown import data_url_picture_ref, page_markdown
 from pipelines.render.report import timings_markdown
 from ui.common import (
-    model_event, stop_button_while_running,
+    model_event, run_with_stop, stop_cancels,
     ASSETS, LATEX, MODEL_EVENTS, PAGE_TIME_LIMIT_S, STREAM_INTERVAL_S, UPLOAD_TYPES, new_work_dir, file_digest, mode_choices,
     parse_region, session_pipeline, user_error,
 )
@@ -192,15 +192,15 @@ def build_parse_tab(state: gr.State) -> tuple[gr.File, list[gr.Textbox]]:
 
     model.change(on_model_change, model, [mode, model_info], api_visibility="private")
     mode.change(show_mode_inputs, mode, [prompt, region], api_visibility="private")
-    parse_event = run.click(
-        model_event(parse),
+    parse_event = run_with_stop(
+        stop_button, run.click, model_event(parse),
         [upload, model, mode, dpi, pages, min_pixels, max_pixels, max_new_tokens, drop_hf, prompt, region,
          server_urls, served_model],
         [annotated, rendered, raw, page_json, page_slider, timings, download, state],
         api_name="parse",
         **MODEL_EVENTS,
     )
-    stop_button_while_running(stop_button, [run.click(None, None, None, api_visibility="private")], [parse_event])
+    stop_cancels(stop_button, [parse_event])
     # .input: dragging, and typing a number then Enter, both turn the page.
     page_slider.input(show_page, [state, page_slider, drop_hf], [annotated, rendered, raw, page_json],
                         api_visibility="private")
