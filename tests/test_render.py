@@ -31,9 +31,22 @@ def test_boxes_are_drawn_in_category_colour_at_page_coordinates():
     assert tuple(drawn[75, 350]) == CATEGORY_COLOURS["Title"]
     assert tuple(drawn[250, 200]) == (255, 255, 255)  # inside stays untouched
     assert tuple(drawn[390, 590]) == (255, 255, 255)  # outside too
-    # the label "1 Table" sits on a filled band just above the box
-    assert tuple(drawn[140, 102]) == CATEGORY_COLOURS["Table"]
+    # The label "1 Table" sits in the margin left of the box, level with its top, clear of its
+    # text; blended (a quarter page, three quarters colour), so text under a label still shows.
+    blended = tuple(int(255 * 0.25 + c * 0.75) for c in CATEGORY_COLOURS["Table"])
+    assert tuple(drawn[152, 98]) == blended
+    assert tuple(drawn[152, 104]) == (255, 255, 255)  # inside the box, by its top-left corner
     assert np.array(page).min() == 255  # the original is not modified
+
+
+def test_labels_never_cover_their_own_box_where_there_is_room_outside():
+    page = Image.new("RGB", (600, 400), "white")
+    # No margin to the left: the label goes above the box; at the top edge too, inside.
+    drawn = np.array(draw_elements(page, [Element((0, 100, 300, 200), "Section-header"),
+                                          Element((0, 0, 200, 60), "Title")]))
+    assert (drawn[102:198, 3:297] == 255).all()  # the header's inside is untouched
+    assert tuple(drawn[95, 2]) != (255, 255, 255)  # its label is just above it
+    assert tuple(drawn[5, 5]) != (255, 255, 255)  # the title at the top edge: inside, nowhere else
 
 
 def test_boxes_outside_the_page_are_clipped_not_crashing():

@@ -43,14 +43,23 @@ def draw_elements(image: Image.Image, elements: list[Element]) -> Image.Image:
         cv2.rectangle(canvas, (x1, y1), (x2 - 1, y2 - 1), colour, thickness)
         label = f"{index + 1} {element.category}"
         (text_w, text_h), baseline = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
-        label_h = text_h + baseline + 4
-        # The label sits above the box, or inside it when the box touches the top edge.
-        top = y1 - label_h if y1 - label_h >= 0 else y1
-        left = min(x1, max(0, width - text_w - 4))
-        cv2.rectangle(canvas, (left, top), (left + text_w + 4, top + label_h), colour, cv2.FILLED)
+        label_w, label_h = text_w + 4, text_h + baseline + 4
+        left, top = _label_place(x1, y1, label_w, label_h, width)
+        # Blended, not opaque: where the label must overlap the page, the text under it shows.
+        patch = canvas[top:top + label_h, left:left + label_w]
+        patch[:] = (patch * 0.25 + np.array(colour) * 0.75).astype(np.uint8)
         cv2.putText(canvas, label, (left + 2, top + text_h + 2), cv2.FONT_HERSHEY_SIMPLEX,
                     font_scale, (255, 255, 255), 1, cv2.LINE_AA)
     return Image.fromarray(canvas)
+
+
+def _label_place(x1: int, y1: int, label_w: int, label_h: int, width: int) -> tuple[int, int]:
+    """Where an element's label goes, clear of the element's own text: in the margin left of the
+    box where it fits, else above the box, else (a box at the top edge) inside its top-left corner."""
+    if x1 >= label_w:
+        return x1 - label_w, y1
+    left = min(x1, max(0, width - label_w))
+    return (left, y1 - label_h) if y1 >= label_h else (left, y1)
 
 
 def legend_html(categories: list[str] | None = None) -> str:
