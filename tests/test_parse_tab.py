@@ -37,5 +37,12 @@ def test_streamed_text_names_the_page_that_finished(monkeypatch, tmp_path):
     assert streamed.index("--- page 7 done ---") < streamed.index("--- page 1 done ---")
     assert "--- page 2" not in streamed  # it finished last: nothing follows it
     assert "--- page 3" not in streamed  # never a page number made from a count
-    assert progress[-3:] == ["Parsed 1 of 3 pages", "Parsed 2 of 3 pages", "Parsed 3 of 3 pages"]
+    assert [p.split(" · ")[0] for p in progress[-3:]] == ["Parsed 1 of 3 pages", "Parsed 2 of 3 pages",
+                                                         "Parsed 3 of 3 pages"]
+    assert all(p.split(" · ")[1].endswith(" s") for p in progress[-3:])  # the total time so far, not per page
     assert updates[-1][-1]["digest"] and len(updates[-1][-1]["annotated"]) == 3
+    # Each page shows as it finishes (annotated image, Markdown, JSON), before the last one is done.
+    shown = [u[3]["page"] for u in updates[:-1] if isinstance(u[3], dict) and "page" in u[3]]
+    assert shown == [6, 0, 1]
+    first = next(u for u in updates if isinstance(u[3], dict) and "page" in u[3])
+    assert first[0].endswith("page_007.png")

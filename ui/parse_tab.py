@@ -69,10 +69,13 @@ def parse(file_path, model, mode, dpi, pages, min_pixels, max_pixels, max_new_to
 
     def page_done(result: PageResult) -> None:
         # Saved now, while the page is rendered: the pipeline lets a PDF page go once it is done.
-        saved[result.page] = _save_page(work_dir, by_number[result.page].image, result)
+        image = by_number[result.page].image
+        saved[result.page] = _save_page(work_dir, image, result)
+        rendered = page_markdown(result, data_url_picture_ref(image), drop_headers_footers)
         # Pages may finish in any order (the openai backend runs several at once): name the page
         # that finished rather than counting completions; none after the last one.
         finished.append(result.page)
+        events.put(("result", result, rendered))
         if len(finished) < len(document.pages):
             events.put(("text", f"\n\n--- page {result.page + 1} done ---\n\n"))
 
@@ -86,12 +89,19 @@ def parse(file_path, model, mode, dpi, pages, min_pixels, max_pixels, max_new_to
         finally:
             events.put(("done",))
 
+    started = time.monotonic()
     threading.Thread(target=work, name="parse", daemon=True).start()
     streamed, last_yield = "", 0.0
     try:
         while (event := events.get())[0] != "done":
             if event[0] == "page":
-                progress(event[1] / event[2], desc=f"Parsed {event[1]} of {event[2]} pages")
+                progress(event[1] / event[2], desc=f"Parsed {event[1]} of {event[2]} pages · "
+                                                     f"{time.monotonic() - started:.0f} s")
+            elif event[0] == "result":  # a page is done: show it now, not when the last one is
+                _, result, rendered = event
+                last_yield = time.monotonic()
+                yield (saved[result.page][1], rendered, streamed, result.to_dict(), *[gr.skip()] * 4)
+                continue
             else:
                 streamed += event[1]
             if time.monotonic() - last_yield > STREAM_INTERVAL_S:
