@@ -167,3 +167,21 @@ def test_refused_requests_never_decode_their_upload(client, monkeypatch, route, 
     with limiter.slot():
         response = client.post(route, files={"file": ("a.png", png_bytes())}, data=form)
     assert response.status_code == 503 and decoded == []
+
+
+def test_models_say_whether_their_weights_are_bundled_on_disk_or_a_download(client, monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the hub is not asked: sizes unknown
+    monkeypatch.setenv("CHATVLMLLM_MODEL_DIRS", f"qwen2_vl_2b={tmp_path}")
+    models = {m["key"]: m for m in client.get("/models").json()["models"]}
+    assert (models["classic"]["weights"], models["classic"]["download_gb"]) == ("bundled", 0.0)
+    assert models["qwen2_vl_2b"]["weights"] == "local"  # a configured folder
+    assert (models["got_ocr2"]["weights"], models["got_ocr2"]["download_gb"]) == ("download", None)
+
+
+def test_the_chat_tab_says_plainly_when_no_chat_model_can_run_yet(monkeypatch):
+    monkeypatch.delenv("CHATVLMLLM_MODEL_DIRS", raising=False)
+    from ui.chat_tab import chat_default
+
+    model, note = chat_default()
+    assert model == "qwen2_vl_2b"
+    assert "Chatting needs a vision-language model" in note and "hf download Qwen/Qwen2-VL-2B-Instruct" in note

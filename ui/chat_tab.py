@@ -12,12 +12,29 @@ from pipelines import DocumentResult, list_models, load_pipeline
 from pipelines.chat import CHAT_PRESETS, answer_markdown, page_text_of
 from pipelines.render.draw import draw_elements
 from ui.common import (
-    model_event, run_with_stop, stop_cancels, uploaded_file,
+    model_choice, model_event, run_with_stop, stop_cancels, uploaded_file,
     LATEX, MODEL_EVENTS, STREAM_INTERVAL_S, UPLOAD_TYPES, file_digest, load_page, save_image, session_pipeline,
     user_error,
 )
 
-CHAT_MODELS = [(spec.label, spec.key) for spec in list_models() if spec.can_chat]
+CHAT_MODELS = [model_choice(spec) for spec in list_models() if spec.can_chat]
+
+
+def chat_default() -> tuple[str | None, str]:
+    """The model the tab opens on: the first chat model that can run now (weights on disk), and a
+    plain note when none can."""
+    from pipelines.engines.hf_loading import weights_status
+
+    ready = [spec for spec in list_models() if spec.can_chat and weights_status(spec) != "download"]
+    if ready:
+        return ready[0].key, ""
+    first = next((spec for spec in list_models() if spec.can_chat), None)
+    if first is None:
+        return None, "No chat-capable model is in the catalogue."
+    return first.key, (
+        f"Chatting needs a vision-language model, and none is on this machine yet (the OCR engine that "
+        f"runs offline cannot chat). The first question downloads **{first.label}** (`{first.hub_id}`); "
+        f"to fetch it ahead: `hf download {first.hub_id}`, or serve it with vLLM (see README).")
 
 
 def chat_display(turns: list[dict]) -> list[dict]:
@@ -166,8 +183,9 @@ def build_chat_tab(state: gr.State, server: list[gr.Textbox]) -> gr.File:
         with gr.Column(scale=1):
             chat_file = gr.File(label="Document (image or PDF)", file_types=UPLOAD_TYPES, type="filepath",
                                 elem_id="chat-file")
-            model = gr.Dropdown(CHAT_MODELS, value=CHAT_MODELS[0][1] if CHAT_MODELS else None,
-                                label="Model (chat-capable)", elem_id="chat-model")
+            default_model, readiness = chat_default()
+            model = gr.Dropdown(CHAT_MODELS, value=default_model, label="Model (chat-capable)", elem_id="chat-model")
+            gr.Markdown(readiness, elem_id="chat-readiness")
             page_number = gr.Number(1, label="Page", precision=0, minimum=1, elem_id="chat-page-number")
             with_page_text = gr.Checkbox(
                 label="Add the page's parsed Markdown as context (the Parse tab's result for this page, "

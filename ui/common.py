@@ -38,6 +38,16 @@ CSS = """
 """
 
 
+WEIGHTS_NOTE = {"bundled": "runs offline", "local": "weights on disk", "download": "downloads its weights"}
+
+
+def model_choice(spec, label: str | None = None) -> tuple[str, str]:
+    """A model list entry that says before the click whether the model can run at once."""
+    from pipelines.engines.hf_loading import weights_status
+
+    return f"{label or spec.label} · {WEIGHTS_NOTE[weights_status(spec)]}", spec.key
+
+
 def mode_choices(model: str) -> list[tuple[str, str]]:
     return [(MODES[m], m) for m in get_spec(model).modes]
 

@@ -17,7 +17,7 @@ from pipelines.render.export import export_zip
 from pipelines.render.markdown import data_url_picture_ref, page_markdown
 from pipelines.render.report import timings_markdown
 from ui.common import (
-    model_event, run_with_stop, stop_cancels,
+    model_choice, model_event, run_with_stop, stop_cancels,
     ASSETS, LATEX, MODEL_EVENTS, PAGE_TIME_LIMIT_S, STREAM_INTERVAL_S, UPLOAD_TYPES, new_work_dir, file_digest, mode_choices,
     parse_region, session_pipeline, user_error,
 )
@@ -153,7 +153,7 @@ def show_page(state: dict | None, page_number, drop_headers_footers: bool):
 def build_parse_tab(state: gr.State) -> tuple[gr.File, list[gr.Textbox]]:
     """The Parse tab; returns its upload (shared with the other tabs) and its Server fields (base
     URLs, served model name), which every tab's model runs use."""
-    models = [(spec.label, spec.key) for spec in list_models()]
+    models = [model_choice(spec) for spec in list_models()]
     with gr.Row():
         with gr.Column(scale=1):
             upload = gr.File(label="Image or PDF", file_types=UPLOAD_TYPES, type="filepath", elem_id="parse-upload")

@@ -11,13 +11,13 @@ from pipelines.catalogue import DEFAULT_MODEL
 from pipelines.region import box_from_values, display_image, editor_region, format_box, read_region
 from pipelines.render.draw import draw_elements
 from ui.common import (
-    model_event, uploaded_file,
+    model_choice, model_event, uploaded_file,
     LATEX, MODEL_EVENTS, PAGE_TIME_LIMIT_S, UPLOAD_TYPES, load_page, parse_region, save_image, session_pipeline,
     user_error,
 )
 
 REGION_MODELS = [
-    (f"{spec.label} ({'region prompt' if 'region_text' in spec.modes else 'reads the crop'})", spec.key)
+    model_choice(spec, f"{spec.label} ({'region prompt' if 'region_text' in spec.modes else 'reads the crop'})")
     for spec in list_models()
 ]
 

@@ -346,3 +346,48 @@ def _auto_class(config, transformers, remote_code: bool):
         if name in auto_map:
             return getattr(transformers, name)
     return transformers.AutoModelForImageTextToText
+
+
+# -- what a model needs before it can run (GET /models, the model lists) ---------------------------
+
+_download_sizes: dict[str, float | None] = {}
+_sizes_lock = threading.Lock()
+
+
+def weights_status(spec: ModelSpec) -> str:
+    """"bundled" (in a pip wheel), "local" (a configured folder or the HF cache holds it) or
+    "download" (the first use fetches it from the hub)."""
+    if spec.engine == "classic":
+        return "bundled"
+    configured = configured_model_dirs()
+    if any(Path(configured[name]).is_dir() for name in (spec.key, *spec.aliases) if name in configured):
+        return "local"
+    if spec.hub_id:
+        from huggingface_hub import try_to_load_from_cache
+
+        if isinstance(try_to_load_from_cache(spec.hub_id, "config.json"), str):
+            return "local"
+    return "download"
+
+
+def download_gb(spec: ModelSpec) -> float | None:
+    """The checkpoint's weight files in GB, as the hub lists them; None where it cannot be asked
+    (offline, or unreachable: then known within the probe's few seconds and remembered)."""
+    if spec.engine == "classic" or not spec.hub_id:
+        return 0.0 if spec.engine == "classic" else None
+    with _sizes_lock:
+        if spec.hub_id in _download_sizes:
+            return _download_sizes[spec.hub_id]
+    size = None
+    if not hub_offline() and hub_reachable():
+        from huggingface_hub import HfApi
+
+        try:
+            info = HfApi().model_info(spec.hub_id, files_metadata=True, timeout=HUB_PROBE_TIMEOUT_S)
+            weights = [s.size or 0 for s in info.siblings or [] if s.rfilename.endswith((".safetensors", ".bin"))]
+            size = round(sum(weights) / 1e9, 2) if weights else None
+        except Exception:  # noqa: BLE001 - a size we cannot learn is shown as unknown
+            size = None
+    with _sizes_lock:
+        _download_sizes[spec.hub_id] = size
+    return size
