@@ -1,0 +1,37 @@
+"""`pip install .` makes the Python API, the CLI and the app usable outside the checkout."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_the_package_installs_and_its_commands_run_outside_the_checkout(tmp_path):
+    wheels = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(REPO),
+                    "-w", str(wheels)], check=True, cwd=tmp_path, timeout=300)
+    wheel = next(wheels.glob("chatvlmllm-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        entry_points = next(archive.read(n).decode() for n in names if n.endswith("entry_points.txt"))
+    assert {"pipelines/__init__.py", "pipelines/dots_ocr/modeling.py", "pipelines/engines/classic.py",
+            "ui/parse_tab.py", "app.py"} <= names
+    assert "chatvlmllm = pipelines.cli:main" in entry_points and "chatvlmllm-app = app:main" in entry_points
+    assert not any(n.startswith(("tests/", "bench/")) for n in names)
+
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+                   check=True, timeout=300)
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    imported = subprocess.run([sys.executable, "-c", "import pipelines; print(pipelines.__file__)"], cwd=outside,
+                              env=env, capture_output=True, text=True, check=True)
+    assert imported.stdout.strip().startswith(str(target))
+    helped = subprocess.run([str(target / "bin" / "chatvlmllm"), "--help"], cwd=outside, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert helped.returncode == 0 and "parse" in helped.stdout, helped.stderr
