@@ -16,7 +16,7 @@ from PIL import Image
 
 from pipelines import CATEGORIES
 
-from tests.app_server import running_app
+from tests.app_server import REPO_ROOT, running_app
 from tests.pages import PAGE_ONE, PAGE_SIZE, PAGE_TWO, PDF_RESOLUTION, character_error_rate, page_text, write_pdf, write_png
 
 MAX_CER = 0.05
@@ -219,6 +219,17 @@ def test_client_parse_png(client, files):
         assert PAGE_ONE[0] in archive.read("document.md").decode("utf-8")
         with archive.open("page_001.png") as member, Image.open(member) as image:
             assert image.size == (width, height)
+
+
+def test_client_parse_with_keyword_arguments_as_readme_shows(client):
+    from gradio_client import handle_file
+
+    image, markdown, raw_md, page_json, _, timings, zip_path = client.predict(
+        file_path=handle_file(str(REPO_ROOT / "assets" / "paper_two_column.pdf")), model="classic",
+        mode="layout_all", pages="1", api_name="/parse")
+    assert page_json["page"] == 0 and (page_json["width"], page_json["height"]) == (1654, 2339)
+    assert "Adaptive Lattice Smoothing" in raw_md
+    assert "1 page(s)" in timings and Path(zip_path).is_file()
 
 
 def test_client_html_upload_errors_then_app_keeps_serving(client, files):

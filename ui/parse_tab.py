@@ -161,20 +161,21 @@ def build_parse_tab(state: gr.State) -> tuple[gr.File, list[gr.Textbox]]:
             model_info = gr.Markdown(get_spec(DEFAULT_MODEL).description)
             mode = gr.Radio(mode_choices(DEFAULT_MODEL), value=get_spec(DEFAULT_MODEL).default_mode,
                             label="Prompt mode")
-            prompt = gr.Textbox(label="Prompt", placeholder="Ask about the page, e.g. List every date.",
+            prompt = gr.Textbox("", label="Prompt", placeholder="Ask about the page, e.g. List every date.",
                                 visible=False, lines=2)
-            region = gr.Textbox(label="Region: x1, y1, x2, y2 in page pixels", visible=False,
+            region = gr.Textbox("", label="Region: x1, y1, x2, y2 in page pixels", visible=False,
                                 placeholder="120, 160, 900, 400")
             with gr.Accordion("Advanced", open=False):
                 dpi = gr.Slider(72, 400, value=200, step=1, label="PDF render DPI")
-                pages = gr.Textbox(label="Pages", placeholder="all, or e.g. 1-3,7")
-                min_pixels = gr.Number(label="Min pixels (VLM input)", value=None, precision=0)
-                max_pixels = gr.Number(label="Max pixels (VLM input)", value=None, precision=0)
-                max_new_tokens = gr.Number(label="Max new tokens (VLMs)", value=None, precision=0)
+                pages = gr.Textbox("", label="Pages", placeholder="all, or e.g. 1-3,7")
+                # 0 means the model's default; a value (not None) also makes each optional in the API.
+                min_pixels = gr.Number(0, label="Min pixels (VLM input; 0: the model's default)", precision=0)
+                max_pixels = gr.Number(0, label="Max pixels (VLM input; 0: the model's default)", precision=0)
+                max_new_tokens = gr.Number(0, label="Max new tokens (VLMs; 0: the model's default)", precision=0)
             with gr.Accordion("Server (OpenAI-compatible: vLLM, SGLang), for every tab", open=False):
-                server_urls = gr.Textbox(label="Base URL(s)", placeholder="http://gpu1:8000/v1 — only URLs the "
+                server_urls = gr.Textbox("", label="Base URL(s)", placeholder="http://gpu1:8000/v1 — only URLs the "
                                          "operator allows (CHATVLMLLM_ALLOWED_SERVER_URLS)")
-                served_model = gr.Textbox(label="Served model name", placeholder="default: what /v1/models lists")
+                served_model = gr.Textbox("", label="Served model name", placeholder="default: what /v1/models lists")
             drop_hf = gr.Checkbox(label="Drop page headers and footers from Markdown", value=False)
             with gr.Row():
                 run = gr.Button("Parse", variant="primary", elem_id="parse-button")
