@@ -36,7 +36,20 @@ class WorkLimiter:
         self.running = 0
 
     @contextmanager
-    def slot(self) -> Iterator[None]:
+    def slot(self, busy: Callable[[BusyError], Exception] = lambda error: error) -> Iterator[None]:
+        """A running slot for the block; refused (busy(BusyError)) when the line is full too."""
+        try:
+            self._take()
+        except BusyError as error:
+            raise busy(error) from None
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.running -= 1
+            self._free.release()
+
+    def _take(self) -> None:
         with self._lock:
             acquired = self._free.acquire(blocking=False)
             if not acquired:
@@ -53,29 +66,24 @@ class WorkLimiter:
                 raise self._busy()
         with self._lock:
             self.running += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self.running -= 1
-            self._free.release()
 
     def _busy(self) -> BusyError:
         return BusyError("busy", f"The server is busy ({self.slots} requests running, {self.max_waiting} waiting); "
                                  f"try again in {RETRY_AFTER_S} s.")
 
-    def limited(self, fn: Callable) -> Callable:
-        """fn (a function or a generator function, e.g. a streaming Gradio event) run in a slot."""
+    def limited(self, fn: Callable, busy: Callable[[BusyError], Exception] = lambda error: error) -> Callable:
+        """fn (a function or a generator function, e.g. a streaming Gradio event) run in a slot;
+        busy turns the refusal into the exception the caller's framework shows."""
         if inspect.isgeneratorfunction(fn):
             @functools.wraps(fn)
             def generator(*args, **kwargs):
-                with self.slot():
+                with self.slot(busy):
                     yield from fn(*args, **kwargs)
             return generator
 
         @functools.wraps(fn)
         def function(*args, **kwargs):
-            with self.slot():
+            with self.slot(busy):
                 return fn(*args, **kwargs)
         return function
 

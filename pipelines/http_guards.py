@@ -66,8 +66,42 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-class _BodyTimeout(Exception):
-    pass
+class _BodyRefused(Exception):
+    """Raised from a guarded receive(): the request gets this answer instead of the app's."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+async def _run_guarding_body(app: ASGIApp, scope, send, guarded_receive) -> None:
+    """Run the app on guarded_receive. When it refuses the body (_BodyRefused), whatever the app
+    makes of the cut body (a 400 "cannot parse", say) is dropped and the refusal is the answer."""
+    refused: _BodyRefused | None = None
+    response_started = False
+
+    async def receive():
+        nonlocal refused
+        try:
+            return await guarded_receive()
+        except _BodyRefused as refusal:
+            refused = refusal
+            raise
+
+    async def tracking_send(message):
+        nonlocal response_started
+        if refused is not None and not response_started:
+            return
+        if message["type"] == "http.response.start":
+            response_started = True
+        await send(message)
+
+    try:
+        await app(scope, receive, tracking_send)
+    except _BodyRefused:
+        pass
+    if refused is not None and not response_started:
+        await _send_error(send, refused.status, refused.code, refused.message)
 
 
 class BodyReadTimeout:
@@ -83,41 +117,21 @@ class BodyReadTimeout:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         body_done = False
-        timed_out = False
-        response_started = False
 
         async def timed_receive():
-            nonlocal body_done, timed_out
+            nonlocal body_done
             if body_done:
                 return await receive()
             try:
                 message = await asyncio.wait_for(receive(), self.timeout_s)
             except asyncio.TimeoutError:
-                timed_out = True
-                raise _BodyTimeout from None
+                raise _BodyRefused(408, "body_timeout",
+                                   f"The request body did not arrive within {self.timeout_s:.0f} s.") from None
             if message["type"] != "http.request" or not message.get("more_body", False):
                 body_done = True
             return message
 
-        async def tracking_send(message):
-            nonlocal response_started
-            if timed_out and not response_started:
-                return  # whatever the app makes of the broken body (a 400 "cannot parse"), the answer is ours
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
-        try:
-            await self.app(scope, timed_receive, tracking_send)
-        except _BodyTimeout:
-            pass
-        if timed_out and not response_started:
-            await _send_error(send, 408, "body_timeout",
-                              f"The request body did not arrive within {self.timeout_s:.0f} s.")
-
-
-class _BodyTooLarge(Exception):
-    pass
+        await _run_guarding_body(self.app, scope, send, timed_receive)
 
 
 class BodySizeLimit:
@@ -132,40 +146,22 @@ class BodySizeLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        message = f"The request body is over the limit of {self.max_bytes / 2**20:.0f} MiB."
         announced = _content_length(scope)
         if announced is not None and announced > self.max_bytes:
-            return await _send_error(send, 413, "too_large", self._message())
+            return await _send_error(send, 413, "too_large", message)
         received = 0
-        too_large = False
-        response_started = False
 
         async def counting_receive():
-            nonlocal received, too_large
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+            nonlocal received
+            event = await receive()
+            if event["type"] == "http.request":
+                received += len(event.get("body", b""))
                 if received > self.max_bytes:
-                    too_large = True
-                    raise _BodyTooLarge
-            return message
+                    raise _BodyRefused(413, "too_large", message)
+            return event
 
-        async def tracking_send(message):
-            nonlocal response_started
-            if too_large and not response_started:
-                return  # the answer is ours (413), whatever the app made of the cut body
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _BodyTooLarge:
-            pass
-        if too_large and not response_started:
-            await _send_error(send, 413, "too_large", self._message())
-
-    def _message(self) -> str:
-        return f"The request body is over the limit of {self.max_bytes / 2**20:.0f} MiB."
+        await _run_guarding_body(self.app, scope, send, counting_receive)
 
 
 class UploadDiskBudget:

@@ -1,9 +1,7 @@
 """Shared constants and helpers of the UI tabs: work folders, uploads, errors."""
 from __future__ import annotations
 
-import functools
 import hashlib
-import inspect
 import logging
 import os
 from pathlib import Path
@@ -12,7 +10,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 
 from pipelines import MODES, PipelineError, get_spec, load_document, load_pipeline
-from pipelines.admission import WORK, BusyError
+from pipelines.admission import WORK
 from pipelines.engines.openai_engine import session_base_urls
 from pipelines.region import parse_box
 from ui.storage import new_work_dir
@@ -75,23 +73,7 @@ def user_error(error: BaseException, action: str) -> gr.Error:
 def model_event(fn):
     """A Gradio event that runs a model: it takes one of the work slots the REST routes use too
     (pipelines/admission.py), so neither door can overload the other; full means a clear error."""
-    limited = WORK.limited(fn)
-    if inspect.isgeneratorfunction(fn):
-        @functools.wraps(fn)
-        def generator(*args, **kwargs):
-            try:
-                yield from limited(*args, **kwargs)
-            except BusyError as error:
-                raise gr.Error(error.message) from None
-        return generator
-
-    @functools.wraps(fn)
-    def function(*args, **kwargs):
-        try:
-            return limited(*args, **kwargs)
-        except BusyError as error:
-            raise gr.Error(error.message) from None
-    return function
+    return WORK.limited(fn, busy=lambda error: gr.Error(error.message))
 
 
 def run_with_stop(stop_button: gr.Button, trigger, fn, inputs, outputs, **event_options):
