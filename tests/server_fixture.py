@@ -144,6 +144,11 @@ class RecordingProxy:
         self.records: list[Record] = []
         self.canned: list[tuple[int, str, bytes]] = []  # (status, content type, body) for the next POSTs
         self.hold_s = 0.0  # each POST waits this long before it is forwarded (a slow link or busy server)
+        # The first `gather` POSTs wait until that many have arrived (or 60 s pass) before any is
+        # forwarded: a deterministic way to see whether a client really sends them together.
+        self.gather = 0
+        self.arrived = 0
+        self.all_arrived = threading.Condition(threading.Lock())
         self.lock = threading.Lock()
         self.sockets: set[socket.socket] = set()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -152,6 +157,14 @@ class RecordingProxy:
         self.url = f"http://127.0.0.1:{self.port}/v1"
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
+
+    def _wait_for_the_gathering(self) -> None:
+        with self.all_arrived:
+            self.arrived += 1
+            if self.arrived > self.gather:
+                return
+            self.all_arrived.notify_all()
+            self.all_arrived.wait_for(lambda: self.arrived >= self.gather, timeout=60)
 
     def answer_next(self, status: int, body: bytes | str, content_type: str = "application/json", times: int = 1) -> None:
         """The next `times` POST requests get this answer instead of the server's."""
@@ -212,6 +225,8 @@ class RecordingProxy:
                         self.wfile.write(data)
                         record.status = status
                         return
+                    if self.command == "POST":
+                        proxy._wait_for_the_gathering()
                     if self.command == "POST" and proxy.hold_s:
                         time.sleep(proxy.hold_s)
                     self._relay(body, record)

@@ -124,9 +124,9 @@ def test_streaming_arrives_in_chunks(server, proxy):
 
 def test_pages_go_in_flight_together_and_come_back_in_page_order(server, proxy):
     done, results, streamed = [], [], []
-    # Each request held 0.5 s on its way, so the three are surely open together (a tiny model
-    # answers faster than the next page is sent, otherwise).
-    proxy.hold_s = 0.5
+    # The proxy holds the first three requests until all three have arrived: a client that sends
+    # pages one after another would leave it waiting 60 s and show an overlap of 1.
+    proxy.gather = 3
     result = served(server, proxy.url, concurrency=3).parse_document(
         pdf_bytes(6), "text_only", options=ParseOptions(max_new_tokens=96, on_text=streamed.append),
         on_page=lambda n, total: done.append((n, total)), on_result=results.append)
