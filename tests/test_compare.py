@@ -102,17 +102,37 @@ class FakeEngine:
         self.name = name
 
 
+class Gathering:
+    """Runs of the named models each wait until `size` of them have started (or 10 s pass), so
+    runs that the scheduler sends together surely overlap, whatever the machine's load; runs
+    sent one after another wait out the 10 s and do not."""
+
+    def __init__(self, keys: set[str], size: int):
+        self.keys, self.size, self.started = keys, size, 0
+        self.condition = threading.Condition()
+
+    def wait(self, key: str) -> None:
+        if key not in self.keys:
+            time.sleep(0.05)
+            return
+        with self.condition:
+            self.started += 1
+            self.condition.notify_all()
+            self.condition.wait_for(lambda: self.started >= self.size, timeout=10)
+
+
 class FakePipeline:
     """Records when each run's parse started and ended."""
 
-    def __init__(self, key: str, engine: str, log: list, lock: threading.Lock):
+    def __init__(self, key: str, engine: str, log: list, lock: threading.Lock, gathering: Gathering | None = None):
         self.key, self.engine, self.log, self.lock = key, FakeEngine(engine), log, lock
+        self.gathering = gathering or Gathering(set(), 0)
 
     def parse_pages(self, document, mode, options):
         from pipelines import DocumentResult
 
         started = time.monotonic()
-        time.sleep(0.3)
+        self.gathering.wait(self.key)
         with self.lock:
             self.log.append((self.key, started, time.monotonic()))
         page = document.pages[0]
@@ -131,8 +151,9 @@ def test_local_runs_go_one_after_another_and_server_runs_at_once(monkeypatch):
     log: list = []
     lock = threading.Lock()
     engines = {"classic": "classic", "got_ocr2": "transformers", "qwen2_vl_2b": "openai", "qwen3_vl_2b": "openai"}
-    monkeypatch.setattr(pipelines.pipeline, "load_pipeline",
-                        lambda model: FakePipeline(get_spec(model).key, engines[get_spec(model).key], log, lock))
+    gathering = Gathering({"classic", "qwen2_vl_2b", "qwen3_vl_2b"}, 3)  # the ones that may run at once
+    monkeypatch.setattr(pipelines.pipeline, "load_pipeline", lambda model: FakePipeline(
+        get_spec(model).key, engines[get_spec(model).key], log, lock, gathering))
     runs = parse_runs(["classic:layout_all", "got_ocr2:text_only", "qwen2_vl_2b:text_only", "qwen3_vl_2b:text_only"])
     finished = []
     comparison = compare_page(Page(Image.new("RGB", (40, 60), "white"), 0), runs,
@@ -158,8 +179,9 @@ def test_runs_of_one_local_model_go_together_after_the_model_before(monkeypatch)
     log: list = []
     lock = threading.Lock()
     engines = {"classic": "classic", "got_ocr2": "transformers"}
-    monkeypatch.setattr(pipelines.pipeline, "load_pipeline",
-                        lambda model: FakePipeline(get_spec(model).key, engines[get_spec(model).key], log, lock))
+    gathering = Gathering({"got_ocr2"}, 2)
+    monkeypatch.setattr(pipelines.pipeline, "load_pipeline", lambda model: FakePipeline(
+        get_spec(model).key, engines[get_spec(model).key], log, lock, gathering))
     runs = parse_runs(["classic:layout_all", "got_ocr2:text_only", "got_ocr2:text_formatted"])
     compare_page(Page(Image.new("RGB", (40, 60), "white"), 0), runs)
     classic = next((start, end) for key, start, end in log if key == "classic")

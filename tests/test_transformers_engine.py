@@ -427,12 +427,12 @@ class SilentHub(HangingServer):
                 self.requests.append(line)
 
     def probes(self, expected: int) -> int:
-        """Requests for the endpoint itself (the probe), once `expected` have come (or 2 s passed).
+        """Requests for the endpoint itself (the probe), once `expected` have come (or 10 s passed).
         Not counted: huggingface_hub's own once-per-process GET /api/agent-harnesses."""
         def count() -> int:
             return sum(r.split()[1] == "/" for r in self.requests)
 
-        deadline = time.monotonic() + 2
+        deadline = time.monotonic() + 10
         while count() < expected and time.monotonic() < deadline:
             time.sleep(0.02)
         time.sleep(0.1)  # room for one more that should not come
