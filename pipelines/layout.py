@@ -15,6 +15,15 @@ Box = tuple[float, float, float, float]
 SPANNING_FRACTION = 0.6
 # Two groups are columns only if they share at least this share of the shorter one's height.
 COLUMN_OVERLAP = 0.3
+# Two neighbouring groups are the two sides of rows (term and description, key and value) when
+# at least this share of the boxes on the side with fewer of them has a partner starting on the
+# same line on the other side...
+ROW_ALIGNED_SHARE = 0.7
+# ...and the left side is not a column of prose: prose lines and paragraphs reach the column's
+# right edge (within this share of its width) in most lines, terms and keys end wherever they end...
+FULL_LINE_SLACK = 0.1
+# ...or the left side is at most this share of the right side's width (short terms, long text).
+NARROW_SIDE = 0.5
 
 
 @dataclass
@@ -40,7 +49,14 @@ def _order(indices: list[int], boxes: Sequence[Box], depth: int) -> list[int]:
         return top_to_bottom(indices)
     columns = _split_columns(indices, boxes)
     if len(columns) > 1 and _side_by_side(columns, boxes):
-        return [i for column in columns for i in _order(column, boxes, depth + 1)]
+        ordered: list[int] = []
+        for group in _row_groups(columns, boxes):
+            if len(group) == 1:
+                ordered.extend(_order(group[0], boxes, depth + 1))
+            else:  # the sides of rows: each row left to right, rows top to bottom
+                rows = _split_rows([i for column in group for i in column], boxes)
+                ordered.extend(i for row in rows for i in sorted(row, key=lambda i: (boxes[i][0], boxes[i][1])))
+        return ordered
     left = min(boxes[i][0] for i in indices)
     right = max(boxes[i][2] for i in indices)
     spanning_width = SPANNING_FRACTION * (right - left)
@@ -50,9 +66,10 @@ def _order(indices: list[int], boxes: Sequence[Box], depth: int) -> list[int]:
         bands: list[list[int]] = [[] for _ in range(len(spanning) + 1)]
         separator_centres = [(boxes[s][1] + boxes[s][3]) / 2 for s in spanning]
         for i in indices:
-            if i not in spanning:
+            if i not in spanning:  # a box inside a separator (text on a picture) comes after it
                 centre = (boxes[i][1] + boxes[i][3]) / 2
-                bands[sum(1 for c in separator_centres if c < centre)].append(i)
+                bands[sum(1 for s, c in zip(spanning, separator_centres)
+                          if c < centre or boxes[s][1] <= boxes[i][1] and boxes[i][3] <= boxes[s][3])].append(i)
         ordered: list[int] = []
         for band_index, band in enumerate(bands):
             ordered.extend(_order(band, boxes, depth + 1))
@@ -76,6 +93,36 @@ def _side_by_side(columns: list[list[int]], boxes: Sequence[Box]) -> bool:
         if shared < COLUMN_OVERLAP * min(bottom_a - top_a, bottom_b - top_b):
             return False
     return True
+
+
+def _row_groups(columns: list[list[int]], boxes: Sequence[Box]) -> list[list[list[int]]]:
+    """Neighbouring columns joined where they are the two sides of rows (see ROW_ALIGNED_SHARE)."""
+    groups = [[columns[0]]]
+    for column in columns[1:]:
+        if _sides_of_rows(groups[-1][-1], column, boxes):
+            groups[-1].append(column)
+        else:
+            groups.append([column])
+    return groups
+
+
+def _sides_of_rows(left: list[int], right: list[int], boxes: Sequence[Box]) -> bool:
+    if len(left) < 2 or len(right) < 2:
+        return False
+
+    def width(group: list[int]) -> float:
+        return max(boxes[i][2] for i in group) - min(boxes[i][0] for i in group)
+
+    def starts_a_row(i: int, others: list[int]) -> bool:
+        height = boxes[i][3] - boxes[i][1]
+        return any(abs(boxes[j][1] - boxes[i][1]) <= 0.5 * min(height, boxes[j][3] - boxes[j][1]) for j in others)
+
+    fewer, more = sorted((left, right), key=len)
+    if sum(starts_a_row(i, more) for i in fewer) < ROW_ALIGNED_SHARE * len(fewer):
+        return False
+    left_edge, left_width = max(boxes[i][2] for i in left), width(left)
+    full = sum(boxes[i][2] >= left_edge - FULL_LINE_SLACK * left_width for i in left)
+    return full <= 0.5 * len(left) or left_width <= NARROW_SIDE * width(right)
 
 
 def _split_rows(indices: list[int], boxes: Sequence[Box]) -> list[list[int]]:

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from pipelines import CATEGORIES, EngineCapabilityError, UnknownModelError, UnsupportedModeError, load_pipeline
+from pipelines import CATEGORIES, EngineCapabilityError, PageResult, UnknownModelError, UnsupportedModeError, load_pipeline
 from pipelines.engines.classic import assemble_elements, merge_duplicate_regions
 from pipelines.layout import TextLine
 from tests.pages import LEFT_COLUMN, PARAGRAPHS, RIGHT_COLUMN, TITLE, character_error_rate, single_column_page, two_column_page
@@ -100,8 +100,9 @@ def test_assembly_maps_regions_lines_and_titles():
              TextLine((150, 750, 300, 770), "label inside picture")]
     elements = assemble_elements(regions, lines, 1240, 1754)
     assert [(e.category, e.text) for e in elements] == [
-        ("Title", "Big Title"), ("Text", "first line second line"), ("Picture", ""), ("Text", "stray note"),
-    ]  # the empty text region was dropped as a false detection
+        ("Title", "Big Title"), ("Text", "first line second line"), ("Picture", ""),
+        ("Text", "label inside picture"), ("Text", "stray note"),
+    ]  # the empty text region was dropped as a false detection; the picture's label is kept
     assert elements[2].bbox == (100, 700, 600, 900)
 
 
@@ -137,3 +138,57 @@ def test_a_bulleted_text_region_becomes_list_items():
         ("List-item", "• Apples are red", (100, 100, 600, 130)),
         ("List-item", "• Pears are green and soft when ripe", (100, 140, 600, 210)),
     ]
+
+
+def test_every_ocr_line_lands_in_exactly_one_element():
+    """Whatever regions the layout model returns (pictures, tables, overlaps, none), each line the
+    recogniser read reaches the output once."""
+    import random
+
+    rng = random.Random(7)
+    categories = ["Text", "Picture", "Section-header", "Caption", "Page-header", "Page-footer", "Formula"]
+    for case in range(150):
+        width, height = 1240, 1754
+        regions = []
+        for _ in range(rng.randint(0, 6)):
+            x, y = rng.randint(0, width - 200), rng.randint(0, height - 200)
+            regions.append(((x, y, x + rng.randint(60, 900), y + rng.randint(40, 700)), rng.choice(categories),
+                            rng.random()))
+        lines = []
+        for n in range(rng.randint(1, 25)):
+            x, y = rng.randint(0, width - 120), rng.randint(0, height - 40)
+            lines.append(TextLine((x, y, x + rng.randint(30, 500), y + rng.randint(14, 34)), f"w{case}x{n}"))
+        elements = assemble_elements(regions, lines, width, height)
+        words = [word for element in elements for word in element.text.split()]
+        assert sorted(words) == sorted(line.text for line in lines), (case, regions)
+
+
+def test_a_framed_box_of_text_taken_for_a_picture_keeps_its_text():
+    # A code box the layout model calls a figure: lines cover most of it, so it is text.
+    code = [TextLine((220, 600 + 40 * row, 220 + 420 + 30 * (row % 3), 630 + 40 * row), f"line_{row}();")
+            for row in range(6)]
+    elements = assemble_elements([((200, 580, 900, 850), "Picture", 0.8)], code, 1240, 1754)
+    assert [e.category for e in elements] == ["Text"]
+    assert elements[0].text == " ".join(f"line_{row}();" for row in range(6))
+    # A chart with a few labels stays a picture, and its labels are still read.
+    labels = [TextLine((220, 1000, 300, 1020), "2024"), TextLine((700, 1000, 780, 1020), "2025")]
+    elements = assemble_elements([((200, 600, 900, 1030), "Picture", 0.8)], labels, 1240, 1754)
+    assert [(e.category, e.text) for e in elements] == [("Picture", ""), ("Text", "2024"), ("Text", "2025")]
+
+
+def test_page_numbers_and_running_heads_in_text_regions_are_headers_and_footers():
+    from pipelines.render.markdown import page_markdown
+
+    lines = [TextLine((100, 60, 500, 90), "Chapter 2. Methods"), TextLine((100, 300, 1100, 330), "Body text."),
+             TextLine((100, 340, 900, 370), "More body."), TextLine((600, 1580, 660, 1610), "- 14 -")]
+    regions = [((90, 50, 510, 100), "Text", 0.9), ((90, 290, 1110, 380), "Text", 0.9),
+               ((590, 1570, 670, 1620), "Text", 0.9)]
+    elements = assemble_elements(regions, lines, 1240, 1754)
+    assert [(e.category, e.text) for e in elements] == [
+        ("Page-header", "Chapter 2. Methods"), ("Text", "Body text. More body."), ("Page-footer", "- 14 -")]
+    page = PageResult(page=0, width=1240, height=1754, model="classic", mode="layout_all", elements=elements)
+    assert page_markdown(page, drop_headers_footers=True).strip() == "Body text. More body."
+    # Text beside the body, or taller than two rows, is body text even near an edge.
+    beside = [TextLine((100, 1640, 500, 1670), "Left note"), TextLine((700, 1600, 1100, 1700), "Tall figure")]
+    elements = assemble_elements([((690, 1590, 1110, 1710), "Picture", 0.9)], beside, 1240, 1754)
+    assert [e.category for e in elements if e.text == "Left note"] == ["Text"]

@@ -87,3 +87,42 @@ def test_prose_is_not_a_list():
              TextLine((0, 25, 300, 45), "- and a dash later does not make a list")]
     assert split_list_items(lines) is None
     assert split_list_items([TextLine((0, 0, 300, 20), "• only one bullet")]) is None
+
+
+def test_terms_and_descriptions_are_read_row_by_row():
+    # An option list: short terms on the left, descriptions (one wrapping) on the right.
+    boxes = {
+        "-v": (100, 100, 160, 125), "verbose": (400, 100, 1100, 125),
+        "--output FILE": (100, 140, 330, 165), "output1": (400, 140, 1100, 165), "output2": (400, 170, 900, 195),
+        "-q": (100, 210, 150, 235), "quiet": (400, 210, 800, 235),
+    }
+    names = list(boxes)
+    assert [names[i] for i in reading_order(list(boxes.values()))] == names
+
+
+def test_key_value_form_with_keys_wider_than_values_reads_by_rows():
+    boxes = {"Date of birth:": (100, 100, 420, 130), "12 May 1980": (460, 100, 700, 130),
+             "Name:": (100, 150, 220, 180), "Ann Lee": (460, 150, 640, 180),
+             "Place of birth:": (100, 200, 430, 230), "Oslo": (460, 200, 560, 230),
+             "Address:": (100, 250, 290, 280), "1 Long Road": (460, 250, 690, 280)}
+    names = list(boxes)
+    assert [names[i] for i in reading_order(list(boxes.values()))] == names
+
+
+def test_aligned_lines_of_two_prose_columns_are_read_column_by_column():
+    # Typeset two-column prose: the lines of both columns share baselines, but each column's lines
+    # run to its right edge (the last line of a paragraph is shorter).
+    left = [(100, 100 + 40 * row, 580 if row != 3 else 400, 130 + 40 * row) for row in range(5)]
+    right = [(640, 100 + 40 * row, 1120 if row != 2 else 900, 130 + 40 * row) for row in range(5)]
+    assert reading_order(left + right) == list(range(10))
+
+
+def test_a_reference_card_of_three_columns_of_terms():
+    # Three columns, each of terms and descriptions: rows inside a column, columns left to right.
+    boxes = []
+    for column in range(3):
+        x = 50 + 400 * column
+        for row in range(4):
+            y = 100 + 40 * row
+            boxes += [(x, y, x + 40 + 15 * row, y + 25), (x + 120, y, x + 370, y + 25)]
+    assert reading_order(boxes) == list(range(24))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 import threading
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 
 from ..documents import Page
 from ..layout import (
-    TextLine, area, assign_lines, join_lines, lines_to_table_html, reading_order,
+    TextLine, area, assign_lines, group_rows, join_lines, lines_to_table_html, reading_order,
     overlap_area, split_list_items, split_text_blocks, union_box,
 )
 from ..schema import Element, PageResult
@@ -59,8 +60,16 @@ CDLA_TO_CATEGORY = {
 # steps never trigger and boxes keep their page coordinates.
 MAX_OCR_ASPECT = 8
 MIN_OCR_SIDE = 32
-# Text outside any layout region this close to the top/bottom edge is a running header/footer.
-MARGIN_FRACTION = 0.06
+# A text block of at most two rows in this band at the top/bottom of the page, with no body text
+# beside it, is a running head/foot; a page number ("12", "- 3 -", "Page 2 of 9") in the wider band.
+MARGIN_FRACTION = 0.08
+PAGE_NUMBER_FRACTION = 0.12
+PAGE_NUMBER = re.compile(r"^\W*(?:page\s*)?(?:\d{1,4}|[ivxlc]{1,6})(?:\s*(?:of|/)\s*\d{1,4})?\W*$", re.I)
+# A Picture region whose OCR lines cover this share of it is a framed box of text (code, a receipt
+# photo), not a picture: its lines become Text blocks and the Picture element is left out. Below
+# it the picture stays and its lines (labels, axis ticks) still become Text blocks: no line that
+# OCR read is dropped.
+TEXT_BOX_COVERAGE = 0.2
 # A section header this much taller than body text near the top of a page is the document title.
 TITLE_HEIGHT_RATIO = 1.2
 # Categories whose region survives without any recognised text.
@@ -194,15 +203,19 @@ def assemble_elements(
             members[owner].append(line)
     blocks: list[tuple[tuple[float, float, float, float], str, list[TextLine]]] = []
     for (box, category, _), region_lines in zip(regions, members):
+        if category == "Picture" and region_lines:
+            if _line_coverage(box, region_lines) < TEXT_BOX_COVERAGE:
+                blocks.append((box, category, []))
+            blocks.extend((union_box([l.box for l in part]), "Text", part) for part in split_text_blocks(region_lines))
+            continue
         if not region_lines and not keep_empty and category not in TEXTLESS_OK:
             continue  # a text region where the recogniser found nothing is a false detection
-        if region_lines and category != "Picture":
+        if region_lines:
             box = union_box([box] + [l.box for l in region_lines])
         blocks.append((box, category, region_lines))
     stray = [line for line, owner in zip(lines, owners) if owner is None]
-    for block_lines in split_text_blocks(stray):
-        box = union_box([l.box for l in block_lines])
-        blocks.append((box, _margin_category(box, height), block_lines))
+    blocks.extend((union_box([l.box for l in part]), "Text", part) for part in split_text_blocks(stray))
+    _mark_running_heads(blocks, height)
     _promote_title(blocks, lines, height)
 
     order = _page_order(blocks)
@@ -257,12 +270,31 @@ def block_text(category: str, lines: list[TextLine]) -> str:
     return join_lines(lines)
 
 
-def _margin_category(box, height: int) -> str:
-    if box[3] <= MARGIN_FRACTION * height:
-        return "Page-header"
-    if box[1] >= (1 - MARGIN_FRACTION) * height:
-        return "Page-footer"
-    return "Text"
+def _line_coverage(box, lines: list[TextLine]) -> float:
+    return sum(area(l.box) for l in lines) / max(area(box), 1.0)
+
+
+def _mark_running_heads(blocks, height: int) -> None:
+    """Short Text blocks in the top/bottom margin, beside no body text: Page-header/Page-footer."""
+    def candidate(box, category, block_lines) -> str | None:
+        if category != "Text" or not block_lines or len(group_rows(block_lines)) > 2:
+            return None
+        band = PAGE_NUMBER_FRACTION if PAGE_NUMBER.match(join_lines(block_lines)) else MARGIN_FRACTION
+        if box[3] <= band * height:
+            return "Page-header"
+        if box[1] >= (1 - band) * height:
+            return "Page-footer"
+        return None
+
+    marks = {i: mark for i, block in enumerate(blocks) if (mark := candidate(*block))}
+    for i, mark in marks.items():
+        box = blocks[i][0]
+        beside_body = any(
+            j not in marks and category not in ("Page-header", "Page-footer")
+            and (other[1] < box[3] if mark == "Page-header" else other[3] > box[1])
+            for j, (other, category, _) in enumerate(blocks))
+        if not beside_body:
+            blocks[i] = (box, mark, blocks[i][2])
 
 
 def _promote_title(blocks, lines: list[TextLine], height: int) -> None:
