@@ -4,6 +4,10 @@
 FROM python:3.11-slim
 
 WORKDIR /app
+# Debian packages the app uses (Tesseract for scripts beyond English and Chinese), as on a Space.
+COPY packages.txt ./
+RUN apt-get update && grep -v '^#' packages.txt | xargs apt-get install -y --no-install-recommends \
+ && rm -rf /var/lib/apt/lists/*
 COPY requirements.txt requirements-nodeps.txt ./
 # The CPU build of torch first, so requirements.txt does not pull the multi-GB CUDA one.
 RUN pip install --no-cache-dir torch torchvision --index-url https://download.pytorch.org/whl/cpu \

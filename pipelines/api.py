@@ -18,6 +18,7 @@ from .catalogue import list_models
 from .documents import DEFAULT_DPI, Limits, load_document, mib
 from .errors import DocumentError, PipelineError
 from .http_guards import BodyReadTimeout, BodySizeLimit, SecurityHeaders, UploadDiskBudget
+from .engines.base import ParseOptions
 from .pipeline import load_pipeline
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,19 @@ def create_rest_app(limits: Limits = Limits(), make_room: Callable[[int], bool] 
             for s in list_models()
         ]}
 
+    @app.get("/languages")
+    def languages() -> dict:
+        """Languages classic can read beyond its built-in English and Chinese: the installed
+        Tesseract language data, and the Debian package each known language needs."""
+        from .engines.tesseract_ocr import LANGUAGE_NAMES, debian_package, installed_languages
+
+        installed = installed_languages()
+        return {"languages": [
+            {"code": code, "name": LANGUAGE_NAMES.get(code, code), "installed": code in installed,
+             "debian_package": debian_package(code)}
+            for code in sorted(set(LANGUAGE_NAMES) | set(installed))
+        ]}
+
     @app.post("/analyze_layout", responses=MODEL_ROUTE_ERRORS)
     def analyze_layout(
         file: UploadFile = File(..., description="An image (PNG, JPEG, WebP, TIFF, BMP, GIF) or a PDF."),
@@ -121,13 +135,16 @@ def create_rest_app(limits: Limits = Limits(), make_room: Callable[[int], bool] 
         mode: str | None = Form(None),
         dpi: float = Form(DEFAULT_DPI),
         pages: str | None = Form(None),
+        language: str | None = Form(None, description='classic: Tesseract languages such as "rus+eng" for scripts '
+                                                      "beyond English and Chinese (GET /languages)."),
     ) -> dict:
         pipeline = load_pipeline(model)
-        mode = pipeline.spec.check_mode(mode)  # refuse a bad mode before reading the upload
+        mode = pipeline.spec.check_mode(mode)  # refuse a bad mode or option before reading the upload
+        options = ParseOptions(language=language or None)
         with WORK.slot():  # reading and decoding the upload are work too: bounded like the rest
             data = _read_upload(file, limits)
             result = pipeline.parse_document(data, mode, dpi=dpi, pages=pages, limits=limits,
-                                             name=file.filename or "upload")
+                                             name=file.filename or "upload", options=options)
         body = result.to_dict()
         if len(result.pages) == 1:
             body["elements"] = body["pages"][0]["elements"]  # the single-image shape users know

@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     parse.add_argument("--mode", help="prompt mode (default: the model's first)")
     parse.add_argument("--dpi", type=float, default=DEFAULT_DPI, help="PDF render resolution")
     parse.add_argument("--pages", help="page selection for every file, e.g. 1-3,7 or 5-")
+    parse.add_argument("--language", help="classic: Tesseract languages for other scripts, e.g. rus+eng "
+                                          "(needs Debian's tesseract-ocr-<code>)")
     parse.add_argument("--drop-headers-footers", action="store_true", help="leave page headers/footers out of the Markdown")
     parse.add_argument("--no-progress", action="store_true", help="no progress bar")
     vlm = parse.add_argument_group("vision-language models")
@@ -212,7 +214,8 @@ def run(pipeline: Pipeline, mode: str, jobs: list[Job], args) -> int:
 
     stop = threading.Event()
     options = ParseOptions(min_pixels=args.min_pixels, max_pixels=args.max_pixels,
-                           max_new_tokens=args.max_new_tokens, time_limit_s=args.time_limit, stop=stop)
+                           max_new_tokens=args.max_new_tokens, time_limit_s=args.time_limit, stop=stop,
+                           language=args.language)
     in_flight = pipeline.engine.max_in_flight
     # Enough pages per read to keep the server busy, few enough to bound memory on long PDFs.
     chunk = max(8, 2 * in_flight)

@@ -35,6 +35,12 @@ class EngineCapabilityError(PipelineError):
     status = 422
 
 
+class EngineRunError(PipelineError):
+    """The engine's own machinery failed on a page (a helper process crashed or hung)."""
+
+    status = 500
+
+
 class WeightsUnavailableError(PipelineError):
     """The model's weights cannot be had here; the message says how to get them."""
 

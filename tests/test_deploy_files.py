@@ -32,3 +32,15 @@ def test_compose_points_the_app_at_the_vllm_service(monkeypatch):
     assert engine.name == "openai"
     assert engine.config.base_urls == ("http://vllm:8000/v1",)
     assert engine.config.served_model == "rednote-hilab/dots.ocr"
+
+
+def test_debian_packages_come_from_one_list_that_names_real_packages():
+    import subprocess
+
+    packages = [line.strip() for line in (REPO / "packages.txt").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    assert {"tesseract-ocr", "tesseract-ocr-rus"} <= set(packages)
+    assert "packages.txt" in (REPO / "Dockerfile").read_text() and "packages.txt" in (REPO / ".ci/run").read_text()
+    # Each is a package Debian knows (apt-cache answers from the local package lists).
+    known = subprocess.run(["apt-cache", "show", *packages], capture_output=True, text=True)
+    assert known.returncode == 0 and known.stdout.count("\nPackage: ") + known.stdout.startswith("Package: ") >= len(packages)

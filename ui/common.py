@@ -17,6 +17,13 @@ from ui.storage import new_work_dir
 
 log = logging.getLogger("chatvlmllm")
 ASSETS = Path(__file__).parent.parent / "assets"
+# The examples gallery: each example with the model, mode and language that read it well offline.
+EXAMPLES = [  # (file in assets/, label, model, mode, language)
+    ("paper_two_column.pdf", "Two-column paper (PDF)", "classic", "layout_all", ""),
+    ("invoice.png", "Invoice with a table", "classic", "layout_all", ""),
+    ("receipt.jpg", "Receipt photo", "classic", "text_only", ""),
+    ("letter_ru.png", "Russian letter", "classic", "layout_all", "rus+eng"),
+]
 LATEX = [
     {"left": "$$", "right": "$$", "display": True},
     {"left": "\\[", "right": "\\]", "display": True},

