@@ -182,7 +182,7 @@ def test_view_api_shows_parse_and_hides_private_events(client):
     parameters = [p["parameter_name"] for p in named["/parse"]["parameters"]]
     assert parameters == ["file_path", "model", "mode", "dpi", "pages", "min_pixels", "max_pixels",
                           "max_new_tokens", "drop_headers_footers", "prompt", "region", "server_urls",
-                          "served_model"]
+                          "served_model", "language"]
     assert len(named["/parse"]["returns"]) == 7  # the session state is not part of the API
 
 
@@ -230,6 +230,20 @@ def test_client_parse_with_keyword_arguments_as_readme_shows(client):
     assert page_json["page"] == 0 and (page_json["width"], page_json["height"]) == (1654, 2339)
     assert "Adaptive Lattice Smoothing" in raw_md
     assert "1 page(s)" in timings and Path(zip_path).is_file()
+
+
+def test_client_parse_reads_the_russian_letter_with_its_language(client):
+    from gradio_client import handle_file
+
+    from tests.test_languages import needs_russian
+
+    if needs_russian.args[0] and needs_russian.kwargs:  # skipif(condition): Tesseract with Russian is missing
+        pytest.skip(needs_russian.kwargs["reason"])
+    _, _, raw_md, page_json, _, _, _ = client.predict(
+        file_path=handle_file(str(REPO_ROOT / "assets" / "letter_ru.png")), model="classic", mode="layout_all",
+        language="rus+eng", api_name="/parse")
+    assert "Уважаемый Павел Сергеевич!" in raw_md
+    assert any(e["text"].startswith("Благодарим Вас за интерес") for e in page_json["elements"])
 
 
 def test_client_html_upload_errors_then_app_keeps_serving(client, files):

@@ -83,7 +83,7 @@ def queue_call(base: str, name: str, data: list) -> dict:
 
 @pytest.mark.parametrize("endpoint, data", [
     ("region_text", lambda f: [f, "classic", [0, 0, 1400, 400], 1, 0]),
-    ("parse", lambda f: [f, "classic", "layout_all", 200, "", None, None, None, False, "", "", "", ""]),
+    ("parse", lambda f: [f, "classic", "layout_all", 200, "", None, None, None, False, "", "", "", "", ""]),
     ("compare", lambda f: [f, ["classic:layout_all", "classic:text_only"], 1, 0]),
     ("chat", lambda f: [f, [{"role": "user", "content": "hi"}], "classic", 1, False, 0]),
 ])
