@@ -7,8 +7,12 @@ serves them; the logic lives in `pipelines`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+
+with contextlib.suppress(ImportError):  # on a ZeroGPU Space, `spaces` must patch torch before it loads
+    import spaces  # noqa: F401
 
 import gradio as gr
 

@@ -22,6 +22,7 @@ from ..errors import EngineCapabilityError, PipelineError, UnsupportedModeError
 from ..schema import PageResult
 from .base import EngineNotLoadedError, ParseOptions
 from .batcher import Batcher
+from .zerogpu import on_gpu
 from .hf_generation import STOPPED, TIME_LIMIT, Generation, decode_batched, generate, start_fast_decoding
 from .hf_inputs import GOT, ModelInputs, can_chat, chat_inputs, page_inputs
 from .hf_loading import LoadedModel, ModelSource, load_model, register_native, resolve_source
@@ -266,6 +267,7 @@ class TransformersEngine:
             raise EngineNotLoadedError(self.spec.key)
         return loaded
 
+    @on_gpu  # ZeroGPU Spaces attach the GPU for this call only (a no-op elsewhere)
     def _generate(self, loaded: LoadedModel, inputs: ModelInputs, max_new_tokens: int,
                   keep_special_tokens: bool, **hooks) -> Generation:
         batcher = self._batcher
