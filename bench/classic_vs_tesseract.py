@@ -30,7 +30,7 @@ import sys
 import time
 import unicodedata
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
@@ -66,27 +66,107 @@ class Source:
         return CACHE / "pdf" / Path(self.member).name.removesuffix(".gz")
 
 
-# Hashes from Debian 12 (bookworm); a newer package may change a PDF, which fetch() reports. Licences:
-# texlive-latex-base-doc 2022.20230122-3 (LPPL-1.3c), shared-mime-info 2.2-1 (GPL-2+),
-# libtasn1-doc 4.19.0-2+deb12u1 (GFDL-1.3+), groff 1.22.4-10 (GPL-3+).
+# Hashes from Debian 12 (bookworm); a newer package may change a PDF, which fetch() reports. Licences
+# (from each package's copyright file): texlive-latex-base-doc 2022.20230122-3 (LPPL-1.3c),
+# shared-mime-info 2.2-1 (GPL-2+), libtasn1-doc 4.19.0-2+deb12u1 (GFDL-1.3+), groff 1.22.4-10
+# (GPL-3+, GFDL-1.3+, FSFAP), texlive-publishers-doc 2022.20230122-4 (LPPL-1.3/1.3c, BSD-3-Clause,
+# CC-BY-4.0, per TeX Live package), texlive-latex-recommended-doc 2022.20230122-3 (LPPL-1.3c, MIT/
+# CC0 alternatives), texlive-humanities-doc 2022.20230122-4 (LPPL-1.2/1.3), texlive-pictures-doc
+# 2022.20230122-3 (LPPL-1.3c or GPL-2), debian-refcard 12.0 (GPL-3+), octave-doc 7.3.0-2 (GPL-3+),
+# r-doc-pdf 4.2.2.20221110-2 (GPL-2+; the manuals' verbatim-copying notice), gnuplot-doc
+# 5.4.4+dfsg1-2 (gnuplot licence), maxima-doc 5.46.0-11 (GPL-2).
 TL, DOC = "texlive-latex-base-doc", "./usr/share/doc/"
 TLB = DOC + "texlive-doc/latex/base/"
+# The first seven pages were looked at while classic was built; the rest were chosen by layout
+# class afterwards (a wider set: 35 pages of 34 PDFs), plus three made to look scanned.
 PAGES: list[Source] = [
     Source("ltnews22", TL, TLB + "ltnews22.pdf", 1,  # 2 columns, masthead, code, footnote
-           "d47528fa16e68f37d7401be8d61f69cce6a984b235aec3460b15340c6667a761"),
+           "d47528fa16e68f37d7401be8d61f69cce6a984b235aec3460b15340c6667a761", "two-column"),
     Source("ltnews30", TL, TLB + "ltnews30.pdf", 2,  # 2 columns of prose
-           "5f544be765d70e43be62fca478c9c2765e93585025d6b70e5026d61254406a9e"),
+           "5f544be765d70e43be62fca478c9c2765e93585025d6b70e5026d61254406a9e", "two-column"),
     Source("lppl", TL, TLB + "lppl.pdf", 2,  # 1 column of legal prose
            "5836a11253ba59b79c0b52cf010c0d280eaa6bda709f8d6824f2a3924207fef6"),
     Source("psnfss2e", TL, DOC + "texlive-doc/latex/psnfss/psnfss2e.pdf", 3,  # ruled table + prose
-           "becbe6aba7d92a70c0f0be81945bbe25a04814c988dec8408ec9ed5082d9f9f5"),
+           "becbe6aba7d92a70c0f0be81945bbe25a04814c988dec8408ec9ed5082d9f9f5", "ruled-table"),
     Source("mime-spec", "shared-mime-info", DOC + "shared-mime-info/shared-mime-info-spec.pdf", 1,
            "4d9666c46b4d367a12e2922f4f3b114396c377106c57bbc934d03320e6888002"),  # centred title block
     Source("libtasn1", "libtasn1-doc", DOC + "libtasn1-doc/libtasn1.pdf", 4,  # Texinfo, bullet list
-           "3917eb460d87e275f9792b3597029873fd77890ed3ccebe40bbc5a3a7ee516d3"),
+           "3917eb460d87e275f9792b3597029873fd77890ed3ccebe40bbc5a3a7ee516d3", "option-list"),
     Source("mom-pdf", "groff", DOC + "groff-base/examples/mom/mom-pdf.pdf.gz", 3,  # centred title, code
-           "a2df7a188ca99aac93b4b910ea253a348a4b3aebdd2f7b1e0f582953cd14ad77"),
+           "a2df7a188ca99aac93b4b910ea253a348a4b3aebdd2f7b1e0f582953cd14ad77", "code-box"),
+    Source("tugboat-guide", "texlive-publishers-doc", "./usr/share/doc/texlive-doc/latex/tugboat/ltubguid.pdf", 2,
+           "a58929d1b588ffb9b574398b760e7d77bcd90bcfad3553ac45335aadcf7441bc", "two-column"),  # TUGboat author guide: two-column body text with inline LaTeX code snip
+    Source("revtex-apssamp", "texlive-publishers-doc", "./usr/share/doc/texlive-doc/latex/revtex4-1/sample/aps/apssamp.pdf", 2,
+           "37fba24e612ca36f0cce7b0761182d4770b7db0a8d7fc68fe4b8164846183f2f", "two-column"),  # REVTeX 4.1 APS sample paper: two-column physics-journal layout on cita
+    Source("acmart-sigconf", "texlive-publishers-doc", "./usr/share/doc/texlive-doc/latex/acmart/samples/sample-sigconf.pdf", 3,
+           "a4b9040fb79f559ac91656a75645e724fd601899b4a10fbef5fd06aa4c68867f", "two-column"),  # ACM sigconf sample paper: two columns, small booktabs table, display e
+    Source("mom-sample-docs", "groff", "./usr/share/doc/groff-base/examples/mom/sample_docs.pdf.gz", 11,
+           "b2857003143f8846606d7d29b1a31c3de6f1035012a022790d15cd55ecbd3181", "two-column"),  # groff mom sample: two-column greeked (lorem ipsum) article with block 
+    Source("debian-refcard-en", "debian-refcard", "./usr/share/doc/debian-refcard/refcard-en-a4.pdf.gz", 2,
+           "e876ef5e889cc82835b96a1b32df6a295e41534a1adae69def6d4ad981e38f61", "multi-column"),  # Debian reference card (English): three columns of small ruled command/
+    Source("debian-refcard-de", "debian-refcard", "./usr/share/doc/debian-refcard/refcard-de-a4.pdf.gz", 1,
+           "e788565be0b9db4d22eeb8fb5ee295f7eea869ec1f4d13fa5c42e21febc73971", "multi-column"),  # Debian Referenzkarte (German): three columns of command/description ta
+    Source("octave-refcard-a4", "octave-doc", "./usr/share/doc/octave/refcard-a4.pdf", 2,
+           "7de62b24c8aa8b82d37e91948cd411c0dae8678233603419de976f0bf9538706", "multi-column"),  # Octave quick reference (landscape A4): three dense columns of operator
+    Source("r-refman-hist", "r-doc-pdf", "./usr/share/R/doc/manual/refman.pdf", 1009,
+           "9ed9a074639c58686620757dc7475c683a41ae0412a91f3b58e92e936dc92284", "option-list"),  # R reference manual, hist(): Arguments list, argument name left, descri
+    Source("r-intro-options", "r-doc-pdf", "./usr/share/R/doc/manual/R-intro.pdf", 99,
+           "337ccd0b490b1e66f7e783b45f4588d0599730b4206c0c051edfe1419c568c51", "option-list"),  # An Introduction to R, Appendix B: R command-line options with hanging 
+    Source("nih-biosketch", "texlive-publishers-doc", "./usr/share/doc/texlive-doc/latex/nihbiosketch/example-nihbiosketch.pdf", 1,
+           "766a931b3405af22617f95f2827a87c5e5974191fc3cf82d36f03899d71bd139", "form"),  # NIH biographical sketch form: NAME/eRA COMMONS/POSITION TITLE fields, 
+    Source("hgb-fragebogen", "texlive-publishers-doc", "./usr/share/doc/texlive-doc/latex/hagenberg-thesis/examples/HgbThesisTutorial/images/fragebogen.pdf", 2,
+           "badaffd37d2711864b24c7a21eb0e49844c25a827d9222a6f9a2742a503455d8", "form"),  # German questionnaire (Fragebogen) page 2: checkbox grids, rating scale
+    Source("latex-encguide", "texlive-latex-base-doc", "./usr/share/doc/texlive-doc/latex/base/encguide.pdf", 6,
+           "92f1e287ee854e8dc38224814ac6c1e9375407ea0ac13760a1e5a3821fd0a2f1", "form"),  # LaTeX font encodings guide: key-value blocks (LaTeX name / Public name
+    Source("gnuplot-operators", "gnuplot-doc", "./usr/share/doc/gnuplot/gnuplot.pdf", 42,
+           "df68dd0613f043141512fc4436d17aaf96727d5a758d85233915ac5056a97206", "ruled-table"),  # gnuplot 5.4 manual: fully ruled Unary and Binary Operators tables with
+    Source("theatre-help", "texlive-humanities-doc", "./usr/share/doc/texlive-doc/latex/theatre/doc/Help_Theatre.pdf", 10,
+           "d007a3192e698c447d04837605f99b052002879027dcc9ba20f1919b09d9525b", "ruled-table"),  # French theatre package help: several ruled tables Nom/Type/Extension l
+    Source("tlc-article", "texlive-publishers-doc", "./usr/share/doc/texlive-doc/latex/tlc-article/doc/tlc-article.pdf", 11,
+           "aa544bf33dcd0467dfc1196d835dd267eb06caeef32bdc774ccea9f07c00347c", "ruled-table"),  # tlc-article doc: full-grid Name/Description table of LaTeX packages (s
+    Source("polyglossia-welsh", "texlive-latex-recommended-doc", "./usr/share/doc/texlive-doc/latex/polyglossia/test-welsh.pdf", 2,
+           "643f95f823071cd600883165aa01ccd46ea37683bf5efb713583e29d124feaac", "unruled-table"),  # polyglossia Welsh test: borderless three-column table of dates (Welsh 
+    Source("latex-fntguide", "texlive-latex-base-doc", "./usr/share/doc/texlive-doc/latex/base/fntguide.pdf", 5,
+           "fb1b5ecbdf1a1b39698896ac567c0525f65de2202107b504f5c0dc76e5e69be4", "unruled-table"),  # LaTeX font selection guide: borderless tables of encodings, families, 
+    Source("nwejm-en-code", "texlive-publishers-doc", "./usr/share/doc/texlive-doc/latex/nwejm/english/nwejm-en.pdf", 10,
+           "611d5faadb502175a16a828f3c970939db212bacba89fb415e23a2f482f37ccb", "code-box"),  # nwejm class documentation (English): framed LaTeX code boxes with sect
+    Source("bath-bst", "texlive-publishers-doc", "./usr/share/doc/texlive-doc/bibtex/bath-bst/bath-bst.pdf", 3,
+           "af699fbd6032e040b19e36ca5851ae9647f010047e457e634060a425a67716f5", "code-box"),  # bath-bst doc: framed preamble code boxes, framed code/output example, 
+    Source("ksp-thesis", "texlive-publishers-doc", "./usr/share/doc/texlive-doc/latex/ksp-thesis/ksp-thesis.pdf", 5,
+           "b7e2b2af5a674eb5f36191679331878678d271b3cfd28e57e05affca249882a3", "code-box"),  # ksp-thesis doc: command descriptions and a titled, shaded code box wit
+    Source("pgfmanual-grid", "texlive-pictures-doc", "./usr/share/doc/texlive-doc/generic/pgf/pgfmanual.pdf", 35,
+           "ac16c575526ff7038733ef7cbe86a0570b0ee9cc077af9d4ae468b7a6eaf0fc7", "side-by-side"),  # PGF/TikZ manual tutorial: rendered picture panel left, shaded TikZ cod
+    Source("fancyvrb-frames", "texlive-latex-recommended-doc", "./usr/share/doc/texlive-doc/latex/fancyvrb/fancyvrb-doc.pdf", 8,
+           "ae2935276ca7b2c5004de268dd9e574d2640972627807e3e6b02497e9bae2a18", "side-by-side"),  # fancyvrb doc: framed output boxes left, line-numbered framed source bo
+    Source("pgf-pie", "texlive-pictures-doc", "./usr/share/doc/texlive-doc/latex/pgf-pie/pgf-pie-manual.pdf", 3,
+           "f1381ba7de8afbffea1173382f61b9db6ac61e838c0b78b875b6b23fdbb01947", "side-by-side"),  # pgf-pie manual: pie charts (with labels) left, shaded code panels righ
+    Source("reledmac-history", "texlive-humanities-doc", "./usr/share/doc/texlive-doc/latex/reledmac/reledmac.pdf", 13,
+           "9f3568e7f986624a71d25c0b299839f7625a46d3b889640c542516607aff2764", "footnotes"),  # reledmac manual history section: prose with 11 bibliographic footnotes
+    Source("footnotehyper", "texlive-latex-recommended-doc", "./usr/share/doc/texlive-doc/latex/footnotehyper/footnotehyper.pdf", 3,
+           "55e31184b9ecedf4f64bcde2e3ebbb6a39637eb6bab05bdd5cb50c4d5f0b9ef3", "footnotes"),  # footnotehyper doc: prose with verbatim code and three long footnotes i
+    Source("groff-pdfmark-intro", "groff", "./usr/share/doc/groff-base/pdf/pdfmark.pdf.gz", 3,
+           "71321248980549345b78e5afa16798d0c266634984bc3130d62b07601ea36c60", "footnotes"),  # groff pdfmark guide introduction: prose, bullet list, five footnotes
+    Source("beamer-conf-talk", "texlive-latex-recommended-doc", "./usr/share/doc/texlive-doc/latex/beamer/beamerexample-conference-talk.pdf", 6,
+           "4b11425166212ed695a5c99506303bddd7cc1beb02b17da48565c48f51eb38d6", "slides"),  # beamer example conference talk: navigation bar, frame title, numbered/
+    Source("mom-slide-demo", "groff", "./usr/share/doc/groff-base/examples/mom/slide-demo.pdf.gz", 6,
+           "6837874806edb4660cc8b9e300284fa4a104507b810674799bc8b37c130ab0d6", "slides"),  # groff mom PDF slide (16:9): header, centred title, paragraph and bulle
+    Source("urbeamer", "texlive-publishers-doc", "./usr/share/doc/texlive-doc/latex/urcls/URbeamer-DEMO.pdf", 3,
+           "2db71ab61b456b73defee5e18fabd492e45f58b3fbf92acb284b22cc9baec6f7", "slides"),  # Uni Regensburg beamer demo (German): colour header bar, title, paragra
+    Source("groff-pdfmark-body", "groff", "./usr/share/doc/groff-base/pdf/pdfmark.pdf.gz", 5,
+           "71321248980549345b78e5afa16798d0c266634984bc3130d62b07601ea36c60", "prose"),  # groff pdfmark guide: single-column prose with indented code examples a
+    Source("r-faq", "r-doc-pdf", "./usr/share/R/doc/manual/R-FAQ.pdf", 9,
+           "de8768520d4fb90dad64c28483ffb92dca7dd9d8dc8556905b35c2e62a939255", "prose"),  # R FAQ section 2.5: single-column prose with short shell/code lines
+    Source("tudscr-treatise", "texlive-publishers-doc", "./usr/share/doc/texlive-doc/latex/tudscr/tutorials/treatise.pdf", 6,
+           "f164396efa2971b80a9fc5d9df2009813e2e3d3954b733f732fd2d564aaf076d", "prose"),  # TUD-Script tutorial (German): single-column prose on binding correctio
+    Source("nwejm-fr", "texlive-publishers-doc", "./usr/share/doc/texlive-doc/latex/nwejm/french/nwejm-fr.pdf", 3,
+           "5ec4be91e71d98a29bd1a363d18b5f8a7dc604616887fa744a9e9cbab7b79dfb", "prose"),  # nwejm class documentation (French): prose introduction with remark/war
+    Source("maxima-book-keys", "maxima-doc", "./usr/share/doc/maxima-doc/maximabook-19-Sept-2004.pdf.gz", 13,
+           "022b4e349977d8ac6493259215092644384b76209aa79f7c7ca70902eda9b6c2", "option-list"),  # Maxima book (2004) ch.2: Emacs maxima-mode key bindings, key left / de
+    Source("memoir-intro", "texlive-latex-recommended-doc", "./usr/share/doc/texlive-doc/latex/memoir/memman.pdf", 26,
+           "9ac1b662ce46a3a8eeb74386c76b440687564c02b9783b8f5d490af4b5729277", "prose"),  # memoir manual: prose, small-caps run-in heads, a footnote
 ]
+# A flatbed scan's look (grey, tilted, blurred, noisy, JPEG) on three layouts; same ground truth.
+PAGES += [replace(src, scanned=True, cls="scanned") for src in PAGES if src.key in ("lppl", "revtex-apssamp", "nih-biosketch")]
 
 
 def sha256(path: Path) -> str:

@@ -54,8 +54,7 @@ def _order(indices: list[int], boxes: Sequence[Box], depth: int) -> list[int]:
             if len(group) == 1:
                 ordered.extend(_order(group[0], boxes, depth + 1))
             else:  # the sides of rows: each row left to right, rows top to bottom
-                rows = _split_rows([i for column in group for i in column], boxes)
-                ordered.extend(i for row in rows for i in sorted(row, key=lambda i: (boxes[i][0], boxes[i][1])))
+                ordered.extend(i for row in _rows_by_top([i for column in group for i in column], boxes) for i in row)
         return ordered
     left = min(boxes[i][0] for i in indices)
     right = max(boxes[i][2] for i in indices)
@@ -96,19 +95,43 @@ def _side_by_side(columns: list[list[int]], boxes: Sequence[Box]) -> bool:
 
 
 def _row_groups(columns: list[list[int]], boxes: Sequence[Box]) -> list[list[list[int]]]:
-    """Neighbouring columns joined where they are the two sides of rows (see ROW_ALIGNED_SHARE)."""
+    """Neighbouring columns joined in pairs where they are the two sides of rows (ROW_ALIGNED_SHARE)."""
     groups = [[columns[0]]]
     for column in columns[1:]:
-        if _sides_of_rows(groups[-1][-1], column, boxes):
+        # Pairs only: the description column of one pair and the term column of the next (a
+        # reference card's page columns) align row by row too, but are not one row.
+        if len(groups[-1]) == 1 and _sides_of_rows(groups[-1][-1], column, boxes):
             groups[-1].append(column)
         else:
             groups.append([column])
     return groups
 
 
+def _rows_by_top(indices: list[int], boxes: Sequence[Box]) -> list[list[int]]:
+    """Rows of boxes whose tops align (within half a typical box height), each left to right. Not
+    gaps between rows: a two-line term or a wrapped description would chain every row into one."""
+    typical = median(boxes[i][3] - boxes[i][1] for i in indices)
+    rows: list[list[int]] = []
+    for i in sorted(indices, key=lambda i: boxes[i][1]):
+        if rows and boxes[i][1] - boxes[rows[-1][0]][1] <= 0.5 * typical:
+            rows[-1].append(i)
+        else:
+            rows.append([i])
+    return [sorted(row, key=lambda i: boxes[i][0]) for row in rows]
+
+
+def _rows_inside(group: list[int], boxes: Sequence[Box]) -> bool:
+    """True when many boxes of the group share their line with another box of it: the group holds
+    rows of its own, it is not one side of them."""
+    rows = _rows_by_top(group, boxes)
+    return sum(len(row) for row in rows if len(row) > 1) > 0.3 * len(group)
+
+
 def _sides_of_rows(left: list[int], right: list[int], boxes: Sequence[Box]) -> bool:
     if len(left) < 2 or len(right) < 2:
         return False
+    if _rows_inside(left, boxes) or _rows_inside(right, boxes):
+        return False  # columns of a page (a reference card's), each with rows of its own inside
 
     def width(group: list[int]) -> float:
         return max(boxes[i][2] for i in group) - min(boxes[i][0] for i in group)
@@ -143,7 +166,8 @@ def _split_columns(indices: list[int], boxes: Sequence[Box]) -> list[list[int]]:
     """Groups of indices separated by vertical gaps that no box crosses, left to right."""
     spans = sorted((boxes[i][0], boxes[i][2], i) for i in indices)
     widths = [x2 - x1 for x1, x2, _ in spans]
-    min_gap = max(4.0, 0.01 * (max(x2 for _, x2, _ in spans) - spans[0][0]), 0.02 * median(widths))
+    # Small: a tilted scan narrows the gutter between the boxes of two columns to a few pixels.
+    min_gap = max(4.0, 0.005 * (max(x2 for _, x2, _ in spans) - spans[0][0]), 0.02 * median(widths))
     columns: list[list[int]] = [[spans[0][2]]]
     reach = spans[0][1]
     for x1, x2, i in spans[1:]:

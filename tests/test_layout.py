@@ -126,3 +126,15 @@ def test_a_reference_card_of_three_columns_of_terms():
             y = 100 + 40 * row
             boxes += [(x, y, x + 40 + 15 * row, y + 25), (x + 120, y, x + 370, y + 25)]
     assert reading_order(boxes) == list(range(24))
+
+
+def test_page_columns_of_terms_whose_rows_align_across_the_page_stay_columns():
+    # A reference card: three page columns, each of terms and descriptions, with baselines shared
+    # across the whole page: rows are read inside each page column, never across the page.
+    boxes = []
+    for column in range(3):
+        x = 60 + 780 * column
+        for row in range(5):
+            y = 100 + 30 * row
+            boxes += [(x, y, x + 60 + 20 * (row % 3), y + 25), (x + 210, y, x + 420 + 40 * (row % 4), y + 25)]
+    assert reading_order(boxes) == list(range(30))
