@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from pipelines import CATEGORIES, EngineCapabilityError, PageResult, UnknownModelError, UnsupportedModeError, load_pipeline
+from pipelines import CATEGORIES, EngineCapabilityError, PageResult, PipelineError, UnknownModelError, UnsupportedModeError, load_pipeline
 from pipelines.engines.classic import assemble_elements, merge_duplicate_regions
 from pipelines.layout import TextLine
 from tests.pages import LEFT_COLUMN, PARAGRAPHS, RIGHT_COLUMN, TITLE, character_error_rate, single_column_page, two_column_page
@@ -192,3 +192,24 @@ def test_page_numbers_and_running_heads_in_text_regions_are_headers_and_footers(
     beside = [TextLine((100, 1640, 500, 1670), "Left note"), TextLine((700, 1600, 1100, 1700), "Tall figure")]
     elements = assemble_elements([((690, 1590, 1110, 1710), "Picture", 0.9)], beside, 1240, 1754)
     assert [e.category for e in elements if e.text == "Left note"] == ["Text"]
+
+
+def test_both_runtimes_read_the_same_text(monkeypatch):
+    """OpenVINO (the default where installed) and onnxruntime run the same models: same lines, same text."""
+    from pipelines.engines.classic import ClassicEngine, ocr_runtime
+    from pipelines.engines.base import ParseOptions
+    from pipelines.documents import Page
+
+    page = Page(single_column_page(), 0)
+    texts = {}
+    for runtime in ("openvino", "onnxruntime"):
+        monkeypatch.setenv("CHATVLMLLM_OCR_RUNTIME", runtime)
+        assert ocr_runtime() == runtime
+        engine = ClassicEngine()
+        engine.load()
+        texts[runtime] = [e.text for e in engine.parse_page(page, "text_only", ParseOptions()).elements]
+    assert texts["openvino"] == texts["onnxruntime"]
+    assert character_error_rate(" ".join([TITLE, *PARAGRAPHS]), " ".join(texts["openvino"])) < 0.03
+    monkeypatch.setenv("CHATVLMLLM_OCR_RUNTIME", "cuda")
+    with pytest.raises(PipelineError, match="must be openvino or onnxruntime"):
+        ocr_runtime()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -17,6 +18,7 @@ import cv2
 import numpy as np
 
 from ..documents import Page
+from ..errors import PipelineError
 from ..layout import (
     TextLine, area, assign_lines, group_rows, join_lines, lines_to_table_html, reading_order,
     overlap_area, split_list_items, split_text_blocks, union_box,
@@ -33,6 +35,10 @@ from .base import EngineNotLoadedError, ParseOptions
 #   largest batch's memory for good and a batch of wide lines holds a T x vocabulary score matrix
 #   per line: on the example paper the process grew by 870 MiB that way, by 400 MiB this way, at
 #   about the same speed (bench/results/memory.md).
+# Recognition is most of a page's time. OpenVINO runs the same recognition model about twice as
+# fast as onnxruntime on x86 CPUs, with the same text (bench/results/classic_vs_tesseract.md), so it
+# is used where its pip package is installed; CHATVLMLLM_OCR_RUNTIME=onnxruntime chooses the other.
+RUNTIME_ENV = "CHATVLMLLM_OCR_RUNTIME"
 OCR_PARAMS = {
     "Global.use_cls": False,
     "Global.log_level": "warning",
@@ -89,7 +95,8 @@ class ClassicEngine:
 
     def __init__(self, layout_threshold: float = 0.5, ocr_params: dict | None = None):
         self.layout_threshold = layout_threshold
-        self.ocr_params = {**OCR_PARAMS, **(ocr_params or {})}
+        self.runtime = ocr_runtime()
+        self.ocr_params = {**OCR_PARAMS, **runtime_params(self.runtime), **(ocr_params or {})}
         self._ocr = None
         self._layout = None
         self._load_lock = threading.Lock()
@@ -107,7 +114,7 @@ class ClassicEngine:
             for name in ("RapidOCR", "rapid_layout"):
                 logging.getLogger(name).setLevel(logging.WARNING)
             ocr = RapidOCR(params=self.ocr_params)
-            layout = RapidLayout(conf_thresh=self.layout_threshold)
+            layout = RapidLayout(conf_thresh=self.layout_threshold, engine_type=self.runtime)
             # ONNX Runtime sets itself up on the first inference (memory arenas, kernel choices):
             # pay that here, at load, and not in the first user's page.
             sample = _warm_up_image()
@@ -192,6 +199,26 @@ class ClassicEngine:
             elements=elements, raw_output=json.dumps(raw, ensure_ascii=False),
             timings=timings, warnings=warnings,
         )
+
+
+def ocr_runtime() -> str:
+    """"openvino" where it is installed (and not turned off), else "onnxruntime"."""
+    import importlib.util
+
+    chosen = os.environ.get(RUNTIME_ENV, "").strip().lower()
+    if chosen not in ("", "openvino", "onnxruntime"):
+        raise PipelineError("bad_option", f"{RUNTIME_ENV} must be openvino or onnxruntime, not {chosen[:30]!r}.")
+    if chosen == "onnxruntime" or importlib.util.find_spec("openvino") is None:
+        return "onnxruntime"
+    return "openvino"
+
+
+def runtime_params(runtime: str) -> dict:
+    if runtime != "openvino":
+        return {}
+    from rapidocr import EngineType
+
+    return {"Det.engine_type": EngineType.OPENVINO, "Rec.engine_type": EngineType.OPENVINO}
 
 
 def _mostly_unread(lines: list[TextLine]) -> bool:
