@@ -190,15 +190,21 @@ def area(box: Box) -> float:
 
 
 def assign_lines(regions: Sequence[Box], lines: Sequence[TextLine], min_share: float = 0.5):
-    """For each line, the index of the region holding most of it (None if none holds min_share)."""
+    """For each line, the index of the region holding most of it (at least min_share of it), else
+    of the region holding its centre: a layout box hugs the glyphs, a recognised line's box has a
+    margin, so a one-line region may hold less than half of its own line. None if neither."""
     owners: list[int | None] = []
     for line in lines:
         best, best_share = None, min_share
         line_area = max(area(line.box), 1.0)
+        x, y = (line.box[0] + line.box[2]) / 2, (line.box[1] + line.box[3]) / 2
+        holding_centre = [i for i, r in enumerate(regions) if r[0] <= x <= r[2] and r[1] <= y <= r[3]]
         for index, region in enumerate(regions):
             share = overlap_area(line.box, region) / line_area
             if share >= best_share:
                 best, best_share = index, share
+        if best is None and holding_centre:
+            best = min(holding_centre, key=lambda i: area(regions[i]))
         owners.append(best)
     return owners
 

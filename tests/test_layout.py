@@ -138,3 +138,10 @@ def test_page_columns_of_terms_whose_rows_align_across_the_page_stay_columns():
             y = 100 + 30 * row
             boxes += [(x, y, x + 60 + 20 * (row % 3), y + 25), (x + 210, y, x + 420 + 40 * (row % 4), y + 25)]
     assert reading_order(boxes) == list(range(30))
+
+
+def test_a_line_taller_than_its_tight_one_line_region_belongs_to_it():
+    # The layout model's box hugs "Header left"; the recogniser's line box has a margin around it.
+    regions = [(99, 101, 264, 125), (600, 100, 900, 400)]
+    lines = [TextLine((94, 89, 273, 135), "Header left"), TextLine((950, 100, 1000, 120), "outside")]
+    assert assign_lines(regions, lines) == [0, None]
