@@ -42,8 +42,8 @@ def reading_order(boxes: Sequence[Box]) -> list[int]:
 
 
 def _order(indices: list[int], boxes: Sequence[Box], depth: int) -> list[int]:
-    def top_to_bottom(group: list[int]) -> list[int]:
-        return sorted(group, key=lambda i: (boxes[i][1], boxes[i][0]))
+    def top_to_bottom(group: list[int]) -> list[int]:  # boxes whose tops align: left to right
+        return [i for row in _rows_by_top(group, boxes) for i in row] if group else []
 
     if len(indices) <= 1 or depth > 12:
         return top_to_bottom(indices)
@@ -59,7 +59,12 @@ def _order(indices: list[int], boxes: Sequence[Box], depth: int) -> list[int]:
     left = min(boxes[i][0] for i in indices)
     right = max(boxes[i][2] for i in indices)
     spanning_width = SPANNING_FRACTION * (right - left)
-    spanning = top_to_bottom([i for i in indices if boxes[i][2] - boxes[i][0] >= spanning_width])
+    wide = {i for i in indices if boxes[i][2] - boxes[i][0] >= spanning_width}
+    # A separator has nothing beside it: a wide box sharing its line with a narrow one is a row's
+    # part (a long description beside its term), not a break between bands.
+    spanning = top_to_bottom([i for i in wide if not any(
+        j not in wide and _shared_height(boxes[i], boxes[j]) > 0.3 * min(boxes[i][3] - boxes[i][1], boxes[j][3] - boxes[j][1])
+        for j in indices)])
     if spanning and len(spanning) < len(indices):
         # Each other box goes into the band above the first separator whose centre is below its own.
         bands: list[list[int]] = [[] for _ in range(len(spanning) + 1)]
@@ -79,6 +84,10 @@ def _order(indices: list[int], boxes: Sequence[Box], depth: int) -> list[int]:
     if len(rows) > 1:
         return [i for row in rows for i in _order(row, boxes, depth + 1)]
     return top_to_bottom(indices)
+
+
+def _shared_height(a: Box, b: Box) -> float:
+    return min(a[3], b[3]) - max(a[1], b[1])
 
 
 def _side_by_side(columns: list[list[int]], boxes: Sequence[Box]) -> bool:
