@@ -117,12 +117,19 @@ def _row_groups(columns: list[list[int]], boxes: Sequence[Box]) -> list[list[lis
 
 
 def _rows_by_top(indices: list[int], boxes: Sequence[Box]) -> list[list[int]]:
-    """Rows of boxes whose tops align (within half a typical box height), each left to right. Not
-    gaps between rows: a two-line term or a wrapped description would chain every row into one."""
-    typical = median(boxes[i][3] - boxes[i][1] for i in indices)
+    """Rows of boxes side by side whose tops align (within half the shorter one's height), each
+    left to right.
+    Not gaps between rows: a two-line term or a wrapped description would chain every row into one."""
+    def height(i: int) -> float:
+        return boxes[i][3] - boxes[i][1]
+
+    def beside(i: int, row: list[int]) -> bool:  # a row's boxes sit side by side, never over each other
+        return all(min(boxes[i][2], boxes[j][2]) <= max(boxes[i][0], boxes[j][0]) for j in row)
+
     rows: list[list[int]] = []
     for i in sorted(indices, key=lambda i: boxes[i][1]):
-        if rows and boxes[i][1] - boxes[rows[-1][0]][1] <= 0.5 * typical:
+        if rows and boxes[i][1] - boxes[rows[-1][0]][1] <= 0.5 * min(height(i), height(rows[-1][0])) \
+                and beside(i, rows[-1]):
             rows[-1].append(i)
         else:
             rows.append([i])

@@ -145,3 +145,9 @@ def test_a_line_taller_than_its_tight_one_line_region_belongs_to_it():
     regions = [(99, 101, 264, 125), (600, 100, 900, 400)]
     lines = [TextLine((94, 89, 273, 135), "Header left"), TextLine((950, 100, 1000, 120), "outside")]
     assert assign_lines(regions, lines) == [0, None]
+
+
+def test_a_heading_just_above_a_tall_paragraph_comes_first():
+    # Tops 54 px apart: far for a 40 px heading, though little beside a 343 px paragraph.
+    boxes = [(241, 274, 1456, 1267), (244, 1348, 1456, 1691), (246, 1294, 984, 1334), (246, 1719, 895, 1758)]
+    assert reading_order(boxes) == [0, 2, 1, 3]
