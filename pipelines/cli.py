@@ -93,11 +93,15 @@ def main(argv: list[str] | None = None) -> int:
         backend = resolve_backend(get_spec(args.model), args.backend, {"base_urls": args.base_urls})
         pipeline = load_pipeline(args.model, backend, **_engine_options(args, backend))
         mode = pipeline.spec.check_mode(args.mode)
+        stop = threading.Event()
+        options = ParseOptions(min_pixels=args.min_pixels, max_pixels=args.max_pixels,
+                               max_new_tokens=args.max_new_tokens, time_limit_s=args.time_limit, stop=stop,
+                               language=args.language)  # checked here: a bad option is a usage error
         jobs = plan(args.files, args.out, args.pages, mode, pipeline.spec.key)
     except PipelineError as error:
         print(f"error: {error.message}", file=sys.stderr)
         return 2
-    return run(pipeline, mode, jobs, args)
+    return run(pipeline, mode, jobs, options, args)
 
 
 SERVER_FLAGS = {"base_urls": "--base-url", "served_model": "--served-model", "api_key": "--api-key",
@@ -209,13 +213,10 @@ def _write(path: Path, fill) -> None:
     os.replace(temporary, path)
 
 
-def run(pipeline: Pipeline, mode: str, jobs: list[Job], args) -> int:
+def run(pipeline: Pipeline, mode: str, jobs: list[Job], options: ParseOptions, args) -> int:
     from tqdm import tqdm
 
-    stop = threading.Event()
-    options = ParseOptions(min_pixels=args.min_pixels, max_pixels=args.max_pixels,
-                           max_new_tokens=args.max_new_tokens, time_limit_s=args.time_limit, stop=stop,
-                           language=args.language)
+    stop = options.stop
     in_flight = pipeline.engine.max_in_flight
     # Enough pages per read to keep the server busy, few enough to bound memory on long PDFs.
     chunk = max(8, 2 * in_flight)

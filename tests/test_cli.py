@@ -123,3 +123,16 @@ def test_module_entry_point_runs():
     completed = subprocess.run([sys.executable, "-m", "pipelines", "models"], cwd=REPO_ROOT,
                                capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0 and "dots_ocr" in completed.stdout and "layout_all" in completed.stdout
+
+
+def test_language_option_reads_the_russian_letter_or_says_what_is_wrong(tmp_path, capsys):
+    from tests.test_languages import needs_russian
+
+    letter = REPO_ROOT / "assets" / "letter_ru.png"
+    assert main(["parse", str(letter), "--out", str(tmp_path / "o"), "--language", "rus;x"]) == 2
+    assert "language must be Tesseract codes" in capsys.readouterr().err
+    if needs_russian.args[0]:  # Tesseract with Russian is missing here
+        pytest.skip(needs_russian.kwargs["reason"])
+    assert main(["parse", str(letter), "--out", str(tmp_path / "out"), "--language", "rus+eng", "--no-progress"]) == 0
+    markdown = (tmp_path / "out" / "letter_ru" / "page_001.md").read_text()
+    assert "Уважаемый Павел Сергеевич!" in markdown
