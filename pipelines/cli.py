@@ -80,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--timeout", type=float, dest="timeout_s", help="seconds without an answer before a request fails")
     server.add_argument("--max-retries", type=int, help="retries of a refused connection or 5xx (default 3)")
     commands.add_parser("models", help="list the catalogue's models and modes")
+    evaluate = commands.add_parser("eval", help="score runs on documents with olmOCR-bench tests and/or page ground truth")
+    evaluate.add_argument("--tests", type=Path, help="olmOCR-bench unit tests (JSONL)")
+    evaluate.add_argument("--docs", type=Path, required=True,
+                          help="the documents the tests name (PDFs or images), and any ground-truth .md/.txt beside them")
+    evaluate.add_argument("--truth", type=Path, help="folder of ground-truth .md/.txt per page (default: --docs)")
+    evaluate.add_argument("--runs", action="append", required=True, help="model:mode[:language], e.g. classic:layout_all or classic:layout_all:rus+eng (repeatable)")
+    evaluate.add_argument("--out", type=Path, required=True, help="output folder: page Markdown per run, scores.json, scores.md")
+    evaluate.add_argument("--dpi", type=float, default=DEFAULT_DPI, help="PDF render resolution")
     return parser
 
 
@@ -89,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         for spec in list_models():
             print(f"{spec.key:16} {spec.engine:12} {', '.join(spec.modes)}")
         return 0
+    if args.command == "eval":
+        return run_evaluation(args)
     try:
         backend = resolve_backend(get_spec(args.model), args.backend, {"base_urls": args.base_urls})
         pipeline = load_pipeline(args.model, backend, **_engine_options(args, backend))
@@ -102,6 +112,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error.message}", file=sys.stderr)
         return 2
     return run(pipeline, mode, jobs, options, args)
+
+
+def run_evaluation(args) -> int:
+    from .evaluation import evaluate
+
+    runs = [run for text in args.runs for run in text.split(",") if run.strip()]
+    try:
+        report = evaluate(runs, args.docs, args.out, args.tests, args.truth, dpi=args.dpi,
+                          on_page=lambda run, name, page: print(f"{run}: {name} page {page}", file=sys.stderr))
+    except PipelineError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 2
+    print((args.out / "scores.md").read_text(encoding="utf-8"))
+    return 1 if any(r.get("failed_pages") for r in report["runs"]) else 0
 
 
 SERVER_FLAGS = {"base_urls": "--base-url", "served_model": "--served-model", "api_key": "--api-key",

@@ -24,6 +24,8 @@ from .errors import DocumentError
 Source = Union[str, os.PathLike, bytes, Image.Image]
 
 DEFAULT_DPI = 200
+# File types the intake reads (it goes by content; these are the names uploads may have).
+DOCUMENT_SUFFIXES = (".pdf", ".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
 MAX_RENDER_SIDE = 4500  # a PDF page rendered larger than this is rendered at a lower DPI
 MAX_PAGE_DIGITS = 6  # a page number longer than this is not a page of any PDF we accept
 # PDFium is not thread-safe: two threads inside it at once can crash the whole process (SIGSEGV),

@@ -58,6 +58,12 @@ def test_tsv_words_become_lines_with_boxes_and_confidence():
     lines, scores = tesseract_ocr.lines_from_tsv(tsv)
     assert lines == [TextLine((10.0, 20.0, 310.0, 50.0), "Привет мир"), TextLine((400.0, 500.0, 480.0, 525.0), '"quoted')]
     assert scores == [pytest.approx(0.855), pytest.approx(0.70)]
+    # Words far apart on one of Tesseract's lines (table cells) become separate lines.
+    cells = tsv.splitlines()[0] + "\n" + "\n".join(
+        f"5\t1\t1\t1\t1\t{n}\t{x}\t20\t{w}\t30\t90\t{text}"
+        for n, (x, w, text) in enumerate([(10, 60, "Pens"), (80, 40, "blue"), (400, 20, "6"), (600, 60, "8.90")], 1))
+    lines, _ = tesseract_ocr.lines_from_tsv(cells)
+    assert [(l.text, l.box[0]) for l in lines] == [("Pens blue", 10.0), ("6", 400.0), ("8.90", 600.0)]
 
 
 @needs_russian

@@ -11,6 +11,7 @@ from gradio.utils import get_upload_folder
 
 from pipelines import MODES, PipelineError, get_spec, load_document, load_pipeline
 from pipelines.admission import WORK
+from pipelines.documents import DOCUMENT_SUFFIXES
 from pipelines.engines.openai_engine import session_base_urls
 from pipelines.region import parse_box
 from ui.storage import new_work_dir
@@ -35,7 +36,7 @@ STREAM_INTERVAL_S = float(os.environ.get("CHATVLMLLM_STREAM_INTERVAL_S", "0.25")
 # Events that run models share one concurrency group. A local VLM batches concurrent requests
 # (pipelines/engines/batcher.py), so several users at once cost little more than one.
 MODEL_EVENTS = {"concurrency_limit": WORK.slots, "concurrency_id": "models"}
-UPLOAD_TYPES = [".pdf", ".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"]
+UPLOAD_TYPES = list(DOCUMENT_SUFFIXES)
 CSS = """
 .text-diff { white-space: pre-wrap; line-height: 1.6; }
 .text-diff del { background: #fde2e1; color: #9f1c1c; }

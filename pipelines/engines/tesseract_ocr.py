@@ -31,6 +31,7 @@ LANGUAGE_NAMES = {
     "deu": "German", "fra": "French", "spa": "Spanish", "ita": "Italian", "por": "Portuguese", "pol": "Polish",
     "ces": "Czech", "tur": "Turkish", "vie": "Vietnamese", "eng": "English",
 }
+GAP_HEIGHTS = 1.5  # see _split_at_gaps
 TIMEOUT_S = 300  # one page; a stuck process must not hold the engine for ever
 
 
@@ -95,8 +96,22 @@ def lines_from_tsv(tsv: str) -> tuple[list[TextLine], list[float]]:
         words.setdefault(key, []).append((left, top, left + width, top + height, float(row["conf"]), text))
     lines, scores = [], []
     for line_words in words.values():
-        box = (float(min(w[0] for w in line_words)), float(min(w[1] for w in line_words)),
-               float(max(w[2] for w in line_words)), float(max(w[3] for w in line_words)))
-        lines.append(TextLine(box, " ".join(w[5] for w in line_words)))
-        scores.append(max(0.0, min(1.0, sum(w[4] for w in line_words) / len(line_words) / 100)))
+        for part in _split_at_gaps(sorted(line_words)):
+            box = (float(min(w[0] for w in part)), float(min(w[1] for w in part)),
+                   float(max(w[2] for w in part)), float(max(w[3] for w in part)))
+            lines.append(TextLine(box, " ".join(w[5] for w in part)))
+            scores.append(max(0.0, min(1.0, sum(w[4] for w in part) / len(part) / 100)))
     return lines, scores
+
+
+def _split_at_gaps(words: list) -> list[list]:
+    """Tesseract's line runs across table cells and aligned columns; split it where the gap
+    between two words is wider than GAP_HEIGHTS x the line's height, as the embedded detector does."""
+    height = max(w[3] - w[1] for w in words)
+    parts = [[words[0]]]
+    for word in words[1:]:
+        if word[0] - parts[-1][-1][2] > GAP_HEIGHTS * height:
+            parts.append([word])
+        else:
+            parts[-1].append(word)
+    return parts
