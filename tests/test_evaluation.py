@@ -162,7 +162,7 @@ CASES = [
 
 
 def test_verdicts_equal_olmocr_bench_on_the_same_outputs():
-    reference = pytest.importorskip("olmocr.bench.tests")  # requirements-nodeps.txt installs it
+    import olmocr.bench.tests as reference  # requirements-nodeps.txt installs it
     compared = 0
     for index, case in enumerate(CASES):
         data = {"pdf": "doc.pdf", "page": 1, "id": f"case{index}", **case}
@@ -208,6 +208,8 @@ def test_cli_scores_the_example_set_with_classic(tmp_path):
     table = (out / "scores.md").read_text()
     assert table.startswith("| run | tests | pass rate | present | absent | order | table | baseline | truth similarity |")
     assert f"| `classic:layout_all` | 29 | {100 * run['pass_rate']:.1f}% |" in table
+    row = next(line for line in table.splitlines() if line.startswith("| `classic:layout_all` |"))
+    assert row in (REPO / "README.md").read_text()  # README quotes what CI measures
     # Outputs are kept per run and page, and reused: a second run parses nothing.
     assert (out / "classic_layout_all" / "paper_two_column_pg2.md").is_file()
     pages = []

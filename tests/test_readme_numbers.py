@@ -29,14 +29,27 @@ def test_every_results_file_readme_names_exists():
 
 
 def test_classic_vs_tesseract_table():
-    engines = results("classic_vs_tesseract.json")["engines"]
-    classic, tesseract = engines["classic"], engines["tesseract"]
-    row = f"| `classic` | **{classic['mean_cer']:.3f}** | **{classic['mean_bow_f1']:.3f}** | {classic['mean_s']:.2f} | {classic['mean_cpu_s']:.2f} |"
-    assert row in README
-    row = (f"| Tesseract 5.3 (eng) | {tesseract['mean_cer']:.3f} | {tesseract['mean_bow_f1']:.3f} | "
-           f"**{tesseract['mean_s']:.2f}** | **{tesseract['mean_cpu_s']:.2f}** |")
-    assert row in README
+    report = results("classic_vs_tesseract.json")
+    classic, tesseract = report["engines"]["classic"], report["engines"]["tesseract"]
+    assert (f"| `classic` | **{classic['mean_cer']:.3f}** | **{classic['mean_bow_f1']:.3f}** | "
+            f"**{classic['mean_s']:.2f}** | {classic['mean_cpu_s']:.2f} |") in README
+    assert (f"| Tesseract 5.3 (eng) | {tesseract['mean_cer']:.3f} | {tesseract['mean_bow_f1']:.3f} | "
+            f"{tesseract['mean_s']:.2f} | **{tesseract['mean_cpu_s']:.2f}** |") in README
+    assert f"{len(report['pages'])} pages" in README
+    for cls, row in report["by_class"].items():
+        assert (f"| {CLASS_NAMES[cls]} | {row['pages']} | {row['mean_cer_classic']:.3f} | "
+                f"{row['mean_cer_tesseract']:.3f} | {row['mean_s_classic']:.2f} | {row['mean_s_tesseract']:.2f} |") in README
+    versus = report["classic_vs_tesseract"]
+    assert f"with {versus['cer_ratio_of_means']:.2f}x Tesseract's mean error rate" in README
     assert f"at {classic['mean_s'] / tesseract['mean_s']:.2f}x its wall time" in README
+    assert f"at most Tesseract's on {versus['classic_better_or_tied']} of {versus['pages']} pages" in README
+    assert versus["worse_than_2x_tesseract"] == [] and "no page is worse than twice" in README
+
+
+CLASS_NAMES = {"two-column": "two-column", "multi-column": "multi-column (reference cards)", "option-list": "option lists",
+               "form": "forms", "ruled-table": "ruled tables", "unruled-table": "unruled tables", "code-box": "code boxes",
+               "side-by-side": "side-by-side", "footnotes": "footnotes", "slides": "slides", "prose": "prose",
+               "scanned": "scanned look"}
 
 
 def test_openai_concurrency_ratios():
