@@ -1,7 +1,7 @@
 """ChatVLMLLM: a Gradio playground for reading documents, with a REST API in the same process.
 
 Tabs: Parse (layout, Markdown, JSON), Chat (about a page), Compare (one page through 2-4 runs),
-Region (text of a marked rectangle), Models. This module only wires the tabs of `ui` together and
+Region (text of a marked rectangle), Evaluate (scores on tests and ground truth), Models. This module only wires the tabs of `ui` together and
 serves them; the logic lives in `pipelines`.
 """
 from __future__ import annotations
@@ -23,6 +23,7 @@ from ui import storage
 from ui.chat_tab import build_chat_tab, chat_api
 from ui.common import CSS, MODEL_DIRS_ENV, MODEL_EVENTS, model_event, share_upload
 from ui.compare_tab import build_compare_tab, compare_api
+from ui.evaluate_tab import build_evaluate_tab
 from ui.models_tab import build_models_tab
 from ui.parse_tab import build_parse_tab
 from ui.region_tab import build_region_tab, region_text_api
@@ -41,6 +42,8 @@ def build_demo() -> gr.Blocks:
             compare_file = build_compare_tab(server)
         with gr.Tab("Region"):
             region_file = build_region_tab(server)
+        with gr.Tab("Evaluate"):
+            build_evaluate_tab()
         with gr.Tab("Models"):
             build_models_tab(demo)
         upload.change(share_upload, upload, [chat_file, compare_file, region_file], api_visibility="private")

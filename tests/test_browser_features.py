@@ -171,3 +171,21 @@ def test_a_painted_region_returns_its_text(page, tmp_path):
     assert f"Region {', '.join(map(str, painted))} (page pixels)" in info and "cropped region" in info, info
     page.screenshot(path=str(ARTIFACTS / "region.png"), full_page=True)
     assert page.uncaught_errors == [], page.uncaught_errors
+
+
+def test_evaluate_tab_scores_the_example_set_and_opens_a_failure(page):
+    (ARTIFACTS / "evaluate_tab.png").unlink(missing_ok=True)
+    page.get_by_role("tab", name="Evaluate").click()
+    page.locator("#eval-button").click()
+    scores = page.locator("#eval-scores")
+    scores.get_by_text("93.1%").first.wait_for(timeout=RUN_TIMEOUT_MS)
+    assert "classic:layout_all" in scores.inner_text()
+    failures = page.locator("#eval-failures")
+    failures.get_by_text("letter-greeting").wait_for()
+    assert "letter-price" in failures.inner_text()
+    failures.get_by_text("letter-greeting").click()
+    page.locator("#eval-expected").get_by_text("Уважаемый Павел Сергеевич!").wait_for(timeout=RUN_TIMEOUT_MS)
+    page.locator("#eval-page img[src]").wait_for()
+    assert "info@severveter.example" in page.locator("#eval-output").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "evaluate_tab.png"), full_page=True)
+    assert page.uncaught_errors == [], page.uncaught_errors

@@ -176,10 +176,11 @@ def test_a_thin_page_through_the_ocr_engine_stays_small(tmp_path):
 import resource
 from PIL import Image
 from pipelines.documents import Page
+from pipelines.engines.base import ParseOptions
 from pipelines.engines.classic import ClassicEngine
 engine = ClassicEngine(); engine.load()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-result = engine.parse_page(Page(Image.new("RGB", (3000, 2), "white"), 0), "layout_all", None)
+result = engine.parse_page(Page(Image.new("RGB", (3000, 2), "white"), 0), "layout_all", ParseOptions())
 print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024, result.width, result.height)
 """
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)

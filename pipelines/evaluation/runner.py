@@ -106,6 +106,7 @@ def evaluate(
     pipeline_for: Callable[[str], object] | None = None,
     dpi: float = 200,
     on_page: Callable[[str, str, int], None] | None = None,
+    max_pages: int | None = None,
 ) -> dict:
     """Parse what the tests and the ground-truth files (in truth, else beside the documents) need
     with each run, score it, and write scores.json and scores.md into out. Returns the scores."""
@@ -134,6 +135,9 @@ def evaluate(
             missing[test.pdf] = error.message
     for truth in truths:
         pages[(truth.document, truth.page)] = None
+    if max_pages is not None and len(pages) > max_pages:
+        raise PipelineError("too_large", f"The tests and ground truth name {len(pages)} pages; at most {max_pages} "
+                                         "here (run python -m pipelines eval for more).")
 
     scores = []
     for run in parsed_runs:
