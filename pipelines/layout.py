@@ -308,27 +308,74 @@ def split_text_blocks(lines: Sequence[TextLine]) -> list[list[TextLine]]:
     return blocks
 
 
-def lines_to_table_html(lines: Sequence[TextLine], escape) -> str:
-    """An HTML table from the text lines inside a table region: rows by position, columns by x-gaps."""
-    rows = group_rows(lines)
-    if not rows:
+def lines_to_table_html(lines: Sequence[TextLine], escape, rules: Sequence[float] = ()) -> str:
+    """An HTML table from the text lines inside a table region: columns by x-gaps; rows by the
+    table's horizontal rules where it has them (y positions), else by position. Between two rules,
+    a cell's wrapped lines stay in one cell, unless the first column starts several rows there
+    (a table ruled only above and below its body: then each visual row is a row)."""
+    if not lines:
         return "<table></table>"
     # Column boundaries: gaps in the x-projection of all cells, as for page columns.
-    spans = sorted((l.box[0], l.box[2]) for row in rows for l in row)
+    spans = sorted((l.box[0], l.box[2]) for l in lines)
     edges: list[float] = []
     reach = spans[0][1]
     for x1, x2 in spans[1:]:
         if x1 > reach:
             edges.append((reach + x1) / 2)
         reach = max(reach, x2)
-    column_count = len(edges) + 1
-    html_rows = []
+
+    def column(line: TextLine) -> int:
+        return sum(1 for e in edges if e < (line.box[0] + line.box[2]) / 2)
+
+    rows = _rows_between_rules(lines, rules, column) if len(rules) >= 2 else group_rows(lines)
+    grid: list[list[list[str]]] = []
     for row in rows:
-        cells: list[list[str]] = [[] for _ in range(column_count)]
+        cells: list[list[str]] = [[] for _ in range(len(edges) + 1)]
         for line in row:
-            centre = (line.box[0] + line.box[2]) / 2
-            cells[sum(1 for e in edges if e < centre)].append(line.text.strip())
-        html_rows.append(
-            "<tr>" + "".join(f"<td>{escape(' '.join(c))}</td>" for c in cells) + "</tr>"
-        )
-    return "<table>" + "".join(html_rows) + "</table>"
+            cells[column(line)].append(line.text.strip())
+        grid.append(cells)
+    if len(rules) < 2:
+        for index in reversed(_continuation_rows(rows, grid)):  # wrapped cell text joins its row
+            for col, texts in enumerate(grid.pop(index)):
+                grid[index - 1][col].extend(texts)
+    return "<table>" + "".join(
+        "<tr>" + "".join(f"<td>{escape(' '.join(c))}</td>" for c in cells) + "</tr>" for cells in grid) + "</table>"
+
+
+def _rows_between_rules(lines: Sequence[TextLine], rules: Sequence[float], column) -> list[list[TextLine]]:
+    """Table rows from the bands between consecutive rules (lines above the first or below the
+    last rule form bands of their own): a band is one row, its lines top to bottom, left to right,
+    unless its first column starts several visual rows: then those are the rows."""
+    bands: dict[int, list[TextLine]] = {}
+    for line in lines:
+        centre = (line.box[1] + line.box[3]) / 2
+        bands.setdefault(sum(1 for y in rules if y < centre), []).append(line)
+    rows: list[list[TextLine]] = []
+    for key in sorted(bands):
+        visual = group_rows(bands[key])
+        starts = [any(column(l) == 0 for l in row) for row in visual]
+        if sum(starts) <= 1:
+            rows.append([l for row in visual for l in row])
+        else:  # rules only around a body of many rows: each visual row is a row
+            rows.extend(list(row) for row in visual)
+    return rows
+
+
+# Rows of a table are set further apart than the lines of one wrapped cell: where some gaps
+# between rows exceed the typical one by this factor, the rows after the typical (small) gaps
+# whose first cell is empty are a cell's wrapped lines.
+ROW_BREAK_GAP = 1.6
+
+
+def _continuation_rows(rows: list[list[TextLine]], grid: list[list[list[str]]]) -> list[int]:
+    if len(rows) < 4:
+        return []
+    tops = [min(l.box[1] for l in row) for row in rows]
+    bottoms = [max(l.box[3] for l in row) for row in rows]
+    gaps = [max(0.0, tops[i] - bottoms[i - 1]) for i in range(1, len(rows))]
+    typical = median(gaps)
+    line_height = median(b - t for t, b in zip(tops, bottoms))
+    breaks = [gap > ROW_BREAK_GAP * typical and gap - typical > 0.25 * line_height for gap in gaps]
+    if not any(breaks):  # evenly spaced rows: every row is a row
+        return []
+    return [i for i in range(1, len(rows)) if not breaks[i - 1] and not grid[i][0] and any(grid[i])]

@@ -213,3 +213,17 @@ def test_both_runtimes_read_the_same_text(monkeypatch):
     monkeypatch.setenv("CHATVLMLLM_OCR_RUNTIME", "cuda")
     with pytest.raises(PipelineError, match="must be openvino or onnxruntime"):
         ocr_runtime()
+
+
+def test_horizontal_rules_of_a_drawn_table():
+    import numpy as np
+
+    from pipelines.engines.classic import horizontal_rules
+
+    page = np.full((600, 800, 3), 255, dtype=np.uint8)
+    for y in (100, 160, 300):  # three rules across the table, 2 px thick
+        page[y:y + 2, 100:700] = 0
+    page[200:202, 100:250] = 0  # a short underline: not a rule
+    page[120:140, 110:300] = 40  # text-like dark blocks
+    assert horizontal_rules(page, (100, 90, 700, 310)) == [100.5, 160.5, 300.5]
+    assert horizontal_rules(page, (100, 90, 700, 150)) == [100.5]

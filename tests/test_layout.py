@@ -151,3 +151,28 @@ def test_a_heading_just_above_a_tall_paragraph_comes_first():
     # Tops 54 px apart: far for a 40 px heading, though little beside a 343 px paragraph.
     boxes = [(241, 274, 1456, 1267), (244, 1348, 1456, 1691), (246, 1294, 984, 1334), (246, 1719, 895, 1758)]
     assert reading_order(boxes) == [0, 2, 1, 3]
+
+
+def test_a_ruled_tables_wrapped_cells_stay_one_row():
+    # Name | Description, a rule under each row; descriptions wrap over two or three lines.
+    lines = [TextLine((100, 110, 200, 140), "Name"), TextLine((400, 110, 600, 140), "Description"),
+             TextLine((100, 170, 220, 200), "inputenc"), TextLine((400, 170, 900, 200), "translates input"),
+             TextLine((400, 205, 880, 235), "encodings into LaTeX."),
+             TextLine((100, 270, 220, 300), "listings"), TextLine((400, 270, 900, 300), "typesets"),
+             TextLine((400, 305, 900, 335), "programs within"), TextLine((400, 340, 700, 370), "LaTeX.")]
+    rules = [100, 155, 255, 385]
+    assert lines_to_table_html(lines, html.escape, rules) == (
+        "<table><tr><td>Name</td><td>Description</td></tr>"
+        "<tr><td>inputenc</td><td>translates input encodings into LaTeX.</td></tr>"
+        "<tr><td>listings</td><td>typesets programs within LaTeX.</td></tr></table>")
+    # Without the rules, the wider gaps between rows than between wrapped lines say the same.
+    assert lines_to_table_html(lines, html.escape).count("<tr>") == 3
+    # Evenly spaced lines without rules: each line is a row of its own.
+    even = [TextLine((l.box[0], 100 + 40 * row, l.box[2], 130 + 40 * row), l.text)
+            for row, group in enumerate([lines[0:2], lines[2:4], lines[4:5], lines[5:7], lines[7:8], lines[8:9]])
+            for l in group]
+    assert lines_to_table_html(even, html.escape).count("<tr>") == 6
+    # Rules only above and below a body of many rows: each visual row stays a row.
+    body = [TextLine((100, 170 + 40 * i, 150, 200 + 40 * i), f"k{i}") for i in range(4)] + \
+           [TextLine((400, 170 + 40 * i, 600, 200 + 40 * i), f"v{i}") for i in range(4)]
+    assert lines_to_table_html(body, html.escape, [150, 340]).count("<tr>") == 4

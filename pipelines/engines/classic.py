@@ -82,6 +82,8 @@ PAGE_NUMBER = re.compile(r"^\W*(?:page\s*)?(?:\d{1,4}|[ivxlc]{1,6})(?:\s*(?:of|/
 TEXT_BOX_COVERAGE = 0.2
 # A section header this much taller than body text near the top of a page is the document title.
 TITLE_HEIGHT_RATIO = 1.2
+# Pixels darker than this (0-255 grey) can be part of a table's rules.
+RULE_DARKNESS = 160
 # Categories whose region survives without any recognised text.
 TEXTLESS_OK = {"Picture", "Table", "Formula"}
 # Two layout boxes sharing this much of the smaller one's area are one region.
@@ -182,7 +184,8 @@ class ClassicEngine:
                 layout.scores if layout.scores is not None else [],
             )
         ]
-        elements = assemble_elements(regions, lines, width, height, keep_empty=mode == "layout_only")
+        elements = assemble_elements(regions, lines, width, height, keep_empty=mode == "layout_only",
+                                     table_rules=lambda box: horizontal_rules(bgr, box))
         timings["assemble_s"] = time.perf_counter() - start
         raw = {
             "layout": [{"bbox": [round(v, 1) for v in b], "category": c, "score": round(s, 4)}
@@ -247,6 +250,7 @@ def assemble_elements(
     width: int,
     height: int,
     keep_empty: bool = False,
+    table_rules=None,
 ) -> list[Element]:
     """Layout regions plus OCR lines -> Elements in reading order, clipped to the page."""
     regions = merge_duplicate_regions(regions)
@@ -280,7 +284,8 @@ def assemble_elements(
         parts = [(union_box([l.box for l in item]), "List-item", item) for item in items] if items else \
             [(box, category, block_lines)]
         for part_box, part_category, part_lines in parts:
-            element = Element(_int_box(part_box), part_category, block_text(part_category, part_lines))
+            rules = table_rules(part_box) if table_rules and part_category == "Table" else ()
+            element = Element(_int_box(part_box), part_category, block_text(part_category, part_lines, rules))
             clipped = element.clipped(width, height)
             if clipped is not None:
                 elements.append(clipped)
@@ -316,12 +321,30 @@ def merge_duplicate_regions(regions):
     return [tuple(region) for region in kept]
 
 
-def block_text(category: str, lines: list[TextLine]) -> str:
+def block_text(category: str, lines: list[TextLine], rules=()) -> str:
     if category == "Picture" or not lines:
         return ""
     if category == "Table":
-        return lines_to_table_html(lines, html.escape)
+        return lines_to_table_html(lines, html.escape, rules)
     return join_lines(lines)
+
+
+def horizontal_rules(bgr: np.ndarray, box) -> list[float]:
+    """y positions (page pixels) of the horizontal rules across at least half of a table's box."""
+    x1, y1 = max(0, int(box[0]) - 4), max(0, int(box[1]) - 4)
+    x2, y2 = min(bgr.shape[1], int(box[2]) + 4), min(bgr.shape[0], int(box[3]) + 4)
+    if x2 - x1 < 20 or y2 - y1 < 4:
+        return []
+    dark = (cv2.cvtColor(bgr[y1:y2, x1:x2], cv2.COLOR_BGR2GRAY) < RULE_DARKNESS).astype(np.uint8)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (max(20, (x2 - x1) // 2), 1))
+    rows = np.flatnonzero(cv2.morphologyEx(dark, cv2.MORPH_OPEN, kernel).any(axis=1))
+    rules: list[list[int]] = []
+    for y in rows:  # a rule is a few pixels thick: one position per run of rows
+        if rules and y - rules[-1][-1] <= 2:
+            rules[-1].append(int(y))
+        else:
+            rules.append([int(y)])
+    return [y1 + (run[0] + run[-1]) / 2 for run in rules]
 
 
 def _line_coverage(box, lines: list[TextLine]) -> float:
