@@ -52,6 +52,14 @@ CLASS_NAMES = {"two-column": "two-column", "multi-column": "multi-column (refere
                "scanned": "scanned look"}
 
 
+def test_table_structure_figures():
+    summary = results("table_structure.json")["summary"]
+    assert f"Mean TEDS **{summary['mean_teds']:.3f}**" in README
+    assert f"(TEDS-S, structure only, {summary['mean_teds_s']:.3f})" in README
+    assert f"against {summary['mean_teds_no_rules']:.3f} in the same run" in README
+    assert f"{summary['tables']} tables" in README
+
+
 def test_openai_concurrency_ratios():
     runs = {(r["config"], r["servers"]): r["pages_per_s"] for r in results("openai_concurrency.json")["results"]}
     sequential = runs[("sequential", 1)]
