@@ -534,8 +534,26 @@ def make_receipt() -> None:
     save(c.pages[0], "receipt.jpg", quality=90)
 
 
+def make_thumbnails() -> None:
+    """thumbnails/<name>.png, 200 px wide, of each example (a PDF's first page) for the gallery."""
+    import pypdfium2
+
+    (OUT / "thumbnails").mkdir(exist_ok=True)
+    for name in ("paper_two_column.pdf", "invoice.png", "receipt.jpg", "letter_ru.png"):
+        if name.endswith(".pdf"):
+            pdf = pypdfium2.PdfDocument(OUT / name)
+            image = pdf[0].render(scale=200 / pdf[0].get_width()).to_pil()
+            pdf.close()
+        else:
+            image = Image.open(OUT / name)
+        image = image.convert("RGB")
+        image.thumbnail((200, 10_000), Image.Resampling.LANCZOS)
+        save(image, f"thumbnails/{Path(name).stem}.png", optimize=True)
+
+
 if __name__ == "__main__":
     make_paper()
     make_invoice()
     make_letter()
     make_receipt()
+    make_thumbnails()

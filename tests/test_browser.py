@@ -178,3 +178,25 @@ def test_stop_is_clickable_only_while_a_parse_runs(page, page_png):
     page.locator("#annotated-page img[src]").first.wait_for(state="visible", timeout=FIRST_PARSE_TIMEOUT_MS)
     page.wait_for_function("() => document.querySelector('#stop-button').disabled", timeout=UI_TIMEOUT_MS)
     assert page.uncaught_errors == [], page.uncaught_errors
+
+
+def test_examples_show_thumbnails_and_load_their_settings(page):
+    """The gallery shows a picture of each example; the Russian letter loads with rus+eng and
+    reads in Russian (where Tesseract with Russian is installed)."""
+    from tests.test_languages import needs_russian
+
+    examples = page.locator("#parse-examples")
+    thumbnails = examples.locator("img")
+    thumbnails.first.wait_for(state="visible")
+    assert thumbnails.count() == 4
+    page.wait_for_function("() => [...document.querySelectorAll('#parse-examples img')]"
+                           ".every(img => img.complete && img.naturalWidth === 200)")
+    examples.get_by_text("letter_ru.png").first.click()
+    page.wait_for_function("document.querySelector('#parse-upload').innerText.includes('letter_ru')")
+    assert "(rus+eng;" in page.locator("#language input").input_value()  # the choice labelled with its code
+    if needs_russian.args[0]:
+        pytest.skip(needs_russian.kwargs["reason"])
+    page.locator("#parse-button").click()
+    page.get_by_role("tab", name="Raw Markdown").click()
+    page.get_by_text("Уважаемый Павел Сергеевич!").first.wait_for(state="visible", timeout=FIRST_PARSE_TIMEOUT_MS)
+    assert page.uncaught_errors == [], page.uncaught_errors

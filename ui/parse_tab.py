@@ -197,11 +197,13 @@ def build_parse_tab(state: gr.State) -> tuple[gr.File, list[gr.Textbox]]:
             with gr.Row():
                 run = gr.Button("Parse", variant="primary", elem_id="parse-button")
                 stop_button = gr.Button("Stop", variant="stop", elem_id="stop-button", interactive=False)
-            gr.Examples(examples=[[str(ASSETS / name), model_key, mode_key, lang]
+            # The thumbnail column is a hidden image input: Gradio's example table shows images as pictures.
+            thumbnail = gr.Image(visible=False, type="filepath", label="Example")
+            gr.Examples(examples=[[str(ASSETS / "thumbnails" / f"{Path(name).stem}.png"), str(ASSETS / name),
+                                   model_key, mode_key, lang]
                                   for name, _, model_key, mode_key, lang in EXAMPLES],
-                        example_labels=[f"{label}: {model_key}, {mode_key}" + (f", {lang}" if lang else "")
-                                        for _, label, model_key, mode_key, lang in EXAMPLES],
-                        inputs=[upload, model, mode, language], label="Examples (with the settings that read them well)")
+                        inputs=[thumbnail, upload, model, mode, language], elem_id="parse-examples",
+                        label="Examples: click one to load it with the model, mode and language that read it well")
         with gr.Column(scale=2):
             page_slider = gr.Slider(1, 2, value=1, step=1, label="Page", visible=False)
             with gr.Tabs():
