@@ -26,85 +26,11 @@ import platform
 import sys
 from pathlib import Path
 
-from apted import APTED, Config
-from bs4 import BeautifulSoup
-from rapidfuzz.distance import Levenshtein
-
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
+from pipelines.evaluation.teds import match_tables, table_trees  # noqa: E402
 TRUTH = BENCH / "table_truth"
 RENDERS = BENCH / ".cache" / "render"
-
-
-class Node:
-    def __init__(self, tag: str, text: str = "", colspan: int = 1, rowspan: int = 1):
-        self.tag, self.text, self.colspan, self.rowspan = tag, text, colspan, rowspan
-        self.children: list[Node] = []
-
-    def size(self) -> int:
-        return 1 + sum(child.size() for child in self.children)
-
-
-class CellCost(Config):
-    def __init__(self, with_text: bool):
-        self.with_text = with_text
-
-    def rename(self, a: Node, b: Node) -> float:
-        if a.tag != b.tag or (a.colspan, a.rowspan) != (b.colspan, b.rowspan):
-            return 1.0
-        if a.tag in ("td", "th") and self.with_text:
-            return Levenshtein.normalized_distance(a.text, b.text)
-        return 0.0
-
-    def children(self, node: Node) -> list[Node]:
-        return node.children
-
-
-def _span(cell, name: str) -> int:
-    try:
-        return max(1, int(cell.get(name, 1)))
-    except (TypeError, ValueError):
-        return 1
-
-
-def table_trees(html: str) -> list[Node]:
-    """Each top-level <table> as a tree; th and td both count as cells ("td"), as in TEDS."""
-    trees = []
-    for table in BeautifulSoup(html, "html.parser").find_all("table"):
-        if table.find_parent("table"):
-            continue
-        root = Node("table")
-        for tr in table.find_all("tr"):
-            row = Node("tr")
-            for cell in tr.find_all(["td", "th"]):
-                row.children.append(Node("td", " ".join(cell.get_text(" ").split()),
-                                         _span(cell, "colspan"), _span(cell, "rowspan")))
-            root.children.append(row)
-        trees.append(root)
-    return trees
-
-
-def teds(prediction: Node, truth: Node, with_text: bool = True) -> float:
-    distance = APTED(prediction, truth, CellCost(with_text)).compute_edit_distance()
-    return 1.0 - distance / max(prediction.size(), truth.size())
-
-
-def page_scores(predicted: list[Node], truths: list[Node]) -> list[dict]:
-    """Each truth table with its best predicted table (greedy, each prediction used once)."""
-    pairs = sorted(((teds(p, t), i, j) for i, t in enumerate(truths) for j, p in enumerate(predicted)), reverse=True)
-    matched: dict[int, int] = {}
-    used: set[int] = set()
-    for _, i, j in pairs:
-        if i not in matched and j not in used:
-            matched[i] = j
-            used.add(j)
-    rows = []
-    for i, truth in enumerate(truths):
-        j = matched.get(i)
-        rows.append({"table": i + 1, "rows": len(truth.children),
-                     "teds": 0.0 if j is None else teds(predicted[j], truth),
-                     "teds_s": 0.0 if j is None else teds(predicted[j], truth, with_text=False)})
-    return rows
 
 
 def main() -> int:
@@ -130,7 +56,7 @@ def main() -> int:
             result = pipeline.parse_document(render, "layout_all").pages[0]
             predicted = table_trees("".join(e.text for e in result.elements if e.category == "Table"))
             page[f"predicted_tables{variant}"] = len(predicted)
-            page[f"tables{variant}"] = page_scores(predicted, truths)
+            page[f"tables{variant}"] = match_tables(predicted, truths)
         classic.horizontal_rules = real_rules
         pages.append(page)
         print(json.dumps(pages[-1]), flush=True)

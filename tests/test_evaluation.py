@@ -206,7 +206,12 @@ def test_cli_scores_the_example_set_with_classic(tmp_path):
     assert set(run["by_type"]) == {"present", "absent", "order", "table", "baseline"}
     assert 0.9 < run["truth_similarity"] <= 1.0 and run["truth"][0]["document"] == "invoice.png"
     table = (out / "scores.md").read_text()
-    assert table.startswith("| run | tests | pass rate | present | absent | order | table | baseline | truth similarity |")
+    assert table.startswith("| run | tests | pass rate | present | absent | order | table | baseline | truth similarity "
+                            "| OmniDocBench text | reading order | table TEDS |")
+    odb = run["omnidocbench"]
+    assert [(p["document"], p["page"], p["text_blocks"], p["tables"]) for p in odb["pages"]] == [
+        ("paper_two_column.pdf", 2, 14, 1)]
+    assert odb["table_teds"] == 1.0 and odb["reading_order"] == 1.0 and 0.9 < odb["text"] < 1.0
     assert f"| `classic:layout_all` | 29 | {100 * run['pass_rate']:.1f}% |" in table
     row = next(line for line in table.splitlines() if line.startswith("| `classic:layout_all` |"))
     assert row in (REPO / "README.md").read_text()  # README quotes what CI measures
@@ -217,6 +222,30 @@ def test_cli_scores_the_example_set_with_classic(tmp_path):
     again = evaluate(["classic:layout_all"], REPO / "assets", out, REPO / "assets/eval/tests.jsonl",
                      on_page=lambda *page: pages.append(page))
     assert pages == [] and again["runs"][0]["pass_rate"] == run["pass_rate"]
+
+
+def test_omnidocbench_pages_score_text_order_and_tables(tmp_path):
+    from pipelines.evaluation.omnidocbench import PageAnnotation, annotated_pages, load_annotations, score_page
+
+    blocks = [{"category_type": "title", "order": 1, "text": "Results"},
+              {"category_type": "text_block", "order": 2, "text": "The first paragraph says one thing."},
+              {"category_type": "text_block", "order": 3, "text": "The second paragraph says another."},
+              {"category_type": "page_number", "order": 4, "text": "7"},
+              {"category_type": "table", "order": 5, "html": "<table><tr><td>a</td><td>b</td></tr></table>"}]
+    page = PageAnnotation("scan.png", blocks)
+    right = ("# Results\n\nThe first paragraph says one thing.\n\nThe second paragraph says another.\n\n"
+             "<table><tr><td>a</td><td>b</td></tr></table>\n\n7")
+    scores = score_page(page, right)
+    assert scores["text_blocks"] == 3 and scores["text"] > 0.95 and scores["reading_order"] == 1.0
+    assert scores["tables"] == 1 and scores["table_teds"] == 1.0
+    swapped = score_page(page, "# Results\n\nThe second paragraph says another.\n\nThe first paragraph says one thing.")
+    assert swapped["reading_order"] < 1.0 and swapped["table_teds"] == 0.0  # and no table at all
+    (tmp_path / "scan.png").write_bytes(b"")
+    (tmp_path / "truth.json").write_text(json.dumps([{"layout_dets": blocks, "page_info": {"image_path": "x/scan.png"}}]))
+    assert [(d.name, n) for d, n, _ in annotated_pages(tmp_path, tmp_path)] == [("scan.png", 1)]
+    (tmp_path / "bad.json").write_text('[{"layout_dets": []}]')
+    with pytest.raises(PipelineError, match="needs page_info.image_path"):
+        load_annotations(tmp_path / "bad.json")
 
 
 def test_cli_errors_name_the_problem(tmp_path, capsys):

@@ -20,7 +20,8 @@ EXAMPLE_TESTS = ASSETS / "eval" / "tests.jsonl"
 EXAMPLE_TRUTH = ASSETS / "eval" / "truth"
 # A public demo bounds the work one click may ask for.
 MAX_FILES, MAX_PAGES = 30, 12
-SCORE_HEADERS = ["run", "tests", "pass rate", *TYPES[:-1], "truth similarity"]
+SCORE_HEADERS = ["run", "tests", "pass rate", *TYPES[:-1], "truth similarity", "OmniDocBench text", "reading order",
+                 "table TEDS"]
 FAILURE_HEADERS = ["run", "id", "type", "document", "page", "explanation"]
 EXPECTED_FIELDS = ("text", "before", "after", "cell", "up", "down", "left", "right", "top_heading", "left_heading")
 
@@ -74,7 +75,8 @@ def run_evaluation(use_examples: bool, files, runs, language: str = ""):
     except Exception as error:  # noqa: BLE001 - ours shown as they are, anything else logged
         raise user_error(error, "Evaluating") from None
     scores = [[r["run"], sum(t["passed"] is not None for t in r["tests"]), _percent(r["pass_rate"]),
-               *(_percent(r["by_type"].get(kind)) for kind in TYPES[:-1]), _percent(r.get("truth_similarity"))]
+               *(_percent(r["by_type"].get(kind)) for kind in TYPES[:-1]), _percent(r.get("truth_similarity")),
+               *(_percent(r.get("omnidocbench", {}).get(key)) for key in ("text", "reading_order", "table_teds"))]
               for r in report["runs"]]
     state = {"docs": str(docs), "tests": str(tests) if tests else "", "out": str(work / "outputs"), "report": report}
     run_names = ["all runs"] + [r["run"] for r in report["runs"]]
@@ -117,8 +119,8 @@ def show_failure(state: dict | None, shown: list[list] | None, event: gr.SelectD
 def build_evaluate_tab() -> None:
     with gr.Row():
         with gr.Column(scale=1):
-            use_examples = gr.Checkbox(True, label="Use the project's example set (assets/eval: 29 tests, one "
-                                                   "ground-truth page)", elem_id="eval-examples")
+            use_examples = gr.Checkbox(True, label="Use the project's example set (assets/eval: 29 tests, two "
+                                                   "ground-truth pages)", elem_id="eval-examples")
             files = gr.File(label=f"Or upload: documents, one tests file (.jsonl), ground truth (.md/.txt); "
                                   f"at most {MAX_FILES} files, {MAX_PAGES} pages",
                             file_count="multiple", type="filepath", elem_id="eval-files")

@@ -33,9 +33,19 @@ class PageTruth:
         return self.path.read_text(encoding="utf-8")
 
 
+def documents_by_stem(docs: Path) -> dict[str, Path]:
+    """The documents in docs by file stem; where a PDF and an image share one, the PDF (its pages
+    are what `_pg<N>` names)."""
+    documents: dict[str, Path] = {}
+    for path in sorted(docs.iterdir(), key=lambda p: p.suffix.lower() == ".pdf"):  # PDFs last: they win
+        if path.suffix.lower() in DOCUMENT_SUFFIXES and path.is_file():
+            documents[path.stem] = path.resolve()
+    return documents
+
+
 def page_truths(truth: Path, docs: Path) -> list[PageTruth]:
     """The ground-truth files in truth and the page of a document in docs each belongs to."""
-    documents = {p.stem: p.resolve() for p in sorted(docs.iterdir()) if p.suffix.lower() in DOCUMENT_SUFFIXES and p.is_file()}
+    documents = documents_by_stem(docs)
     truths = []
     for path in sorted(truth.iterdir()):
         if path.suffix.lower() not in TRUTH_SUFFIXES or not path.is_file():

@@ -20,6 +20,7 @@ from ..engines.base import ParseOptions
 from ..documents import DOCUMENT_SUFFIXES
 from ..errors import PipelineError
 from .ground_truth import page_truths, similarity
+from .omnidocbench import annotated_pages, score_page, summary
 from .unit_tests import TYPES, UnitTest, load_tests
 
 
@@ -122,10 +123,12 @@ def evaluate(
     unit_tests: list[UnitTest] = load_tests(tests) if tests else []
     if truth is not None and not Path(truth).is_dir():
         raise PipelineError("not_found", f"No ground-truth folder {truth}.")
-    truths = page_truths(Path(truth) if truth is not None else docs, docs)
-    if not unit_tests and not truths:
-        raise PipelineError("bad_tests", "Nothing to score: no tests file, and no ground-truth .md/.txt named like "
-                                         f"the documents in {docs}.")
+    truth_folder = Path(truth) if truth is not None else docs
+    truths = page_truths(truth_folder, docs)
+    annotations = annotated_pages(truth_folder, docs)
+    if not unit_tests and not truths and not annotations:
+        raise PipelineError("bad_tests", "Nothing to score: no tests file, and no ground truth (.md/.txt, or "
+                                         f"OmniDocBench .json) naming the documents in {docs}.")
     pages: dict[tuple[Path, int], None] = {}
     missing: dict[str, str] = {}
     for test in unit_tests:
@@ -135,6 +138,8 @@ def evaluate(
             missing[test.pdf] = error.message
     for truth in truths:
         pages[(truth.document, truth.page)] = None
+    for document, page, _ in annotations:
+        pages[(document, page)] = None
     if max_pages is not None and len(pages) > max_pages:
         raise PipelineError("too_large", f"The tests and ground truth name {len(pages)} pages; at most {max_pages} "
                                          "here (run python -m pipelines eval for more).")
@@ -184,7 +189,12 @@ def evaluate(
             text = markdown[(truth.document, truth.page)]
             result.truth.append({"document": truth.document.name, "page": truth.page, "truth": truth.path.name,
                                  "similarity": 0.0 if text is None else similarity(truth.text, text)})
-        scores.append(result.to_dict())
+        body = result.to_dict()
+        if annotations:
+            body["omnidocbench"] = summary([
+                {"document": document.name, "page": page, **score_page(annotation, markdown[(document, page)] or "")}
+                for document, page, annotation in annotations])
+        scores.append(body)
     report = {"runs": scores}
     out.mkdir(parents=True, exist_ok=True)
     (out / "scores.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
@@ -201,13 +211,17 @@ def scores_markdown(report: dict) -> str:
     similarity; then each run's failed tests."""
     kinds = [k for k in TYPES if any(k in r["by_type"] for r in report["runs"])]
     truth = any("truth_similarity" in r for r in report["runs"])
-    head = ["run", "tests", "pass rate", *kinds] + (["truth similarity"] if truth else [])
+    odb = any("omnidocbench" in r for r in report["runs"])
+    head = ["run", "tests", "pass rate", *kinds] + (["truth similarity"] if truth else []) + \
+        (["OmniDocBench text", "reading order", "table TEDS"] if odb else [])
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for r in report["runs"]:
         cells = [f"`{r['run']}`", str(sum(t["passed"] is not None for t in r["tests"])), _percent(r["pass_rate"]),
                  *(_percent(r["by_type"].get(k)) for k in kinds)]
         if truth:
             cells.append(_percent(r.get("truth_similarity")))
+        if odb:
+            cells += [_percent(r.get("omnidocbench", {}).get(k)) for k in ("text", "reading_order", "table_teds")]
         lines.append("| " + " | ".join(cells) + " |")
     for r in report["runs"]:
         failed = [t for t in r["tests"] if t["passed"] is False]
