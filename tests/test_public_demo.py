@@ -283,3 +283,15 @@ def test_a_wrong_method_on_a_rest_route_answers_in_the_error_contract(app):
     docs = requests.get(f"{base}/docs", timeout=10)
     assert docs.status_code == 200 and "https://cdn.jsdelivr.net" in docs.headers["content-security-policy"]
     assert "cdn.jsdelivr.net" not in requests.get(f"{base}/", timeout=10).headers["content-security-policy"]
+
+
+def test_evaluate_and_download_events_refuse_strangers(app, secret):
+    """The Evaluate tab's event takes files too: a server file named as one is refused; the Models
+    tab's download is the operator's, whatever a caller sends."""
+    base, _ = app
+    message = queue_call(base, "run_evaluation", [False, [file_data(secret)], ["classic:layout_all"], ""])
+    assert message["success"] is False and NOT_UPLOADED in message["output"]["error"], message
+    message = queue_call(base, "run_evaluation", [True, None, ["classic:layout_all"] * 5, ""])
+    assert message["success"] is False and "At most 4 runs" in message["output"]["error"], message
+    message = queue_call(base, "download_model", ["dots_ocr", ""])
+    assert message["success"] is False and "operator action" in message["output"]["error"], message
