@@ -131,11 +131,15 @@ def evaluate(
                                          f"OmniDocBench .json) naming the documents in {docs}.")
     pages: dict[tuple[Path, int], None] = {}
     missing: dict[str, str] = {}
+    found: dict[str, Path] = {}  # a test's pdf -> its document (looked up once per name)
     for test in unit_tests:
-        try:
-            pages[(find_document(test.pdf, docs), test.page)] = None
-        except PipelineError as error:
-            missing[test.pdf] = error.message
+        if test.pdf not in found and test.pdf not in missing:
+            try:
+                found[test.pdf] = find_document(test.pdf, docs)
+            except PipelineError as error:
+                missing[test.pdf] = error.message
+        if test.pdf in found:
+            pages[(found[test.pdf], test.page)] = None
     for truth in truths:
         pages[(truth.document, truth.page)] = None
     for document, page, _ in annotations:
@@ -178,7 +182,7 @@ def evaluate(
             if test.pdf in missing:
                 entry |= {"passed": False, "explanation": missing[test.pdf]}
             else:
-                text = markdown[(find_document(test.pdf, docs), test.page)]
+                text = markdown[(found[test.pdf], test.page)]
                 if text is None:
                     entry |= {"passed": False, "explanation": "the page could not be parsed"}
                 else:

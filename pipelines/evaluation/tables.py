@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from bs4 import BeautifulSoup
 from rapidfuzz import fuzz
 
+from .normalise import normalise
+
 
 @dataclass
 class Table:
@@ -23,8 +25,6 @@ class Table:
         return self.grid[row][column]
 
     def cells_matching(self, wanted: str, threshold: float) -> list[tuple[int, int]]:
-        from .unit_tests import normalise
-
         return [(r, c) for r, row in enumerate(self.grid) for c, text in enumerate(row)
                 if fuzz.ratio(wanted, normalise(text)) / 100.0 >= threshold]
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -28,28 +27,14 @@ from fuzzysearch import find_near_matches
 from rapidfuzz import fuzz
 
 from ..errors import PipelineError
+from .normalise import normalise
 from .tables import Table, html_tables, markdown_tables
 
 TYPES = ("present", "absent", "order", "table", "baseline", "math")
-ASCII_FOR = {"‘": "'", "’": "'", "‚": "'", "“": '"', "”": '"', "„": '"', "＿": "_", "–": "-", "—": "-",
-             "‑": "-", "‒": "-", "−": "-", "\u00b5": "\u03bc"}
 # Characters a baseline test refuses: CJK ideographs, kana and emoji (olmOCR-bench's set).
 DISALLOWED = re.compile("[\u4e00-\u9fff\u3040-\u309f\u30a0-\u30ff\U0001f600-\U0001f64f\U0001f300-\U0001f5ff"
                         "\U0001f680-\U0001f6ff\U0001f1e0-\U0001f1ff]")
 
-
-def normalise(text: str) -> str:
-    text = re.sub(r"<br/?>", " ", text)
-    text = re.sub(r"\s+", " ", text)
-    text = re.sub(r"\*\*(.*?)\*\*", r"\1", text)
-    text = re.sub(r"__(.*?)__", r"\1", text)
-    text = re.sub(r"</?[bi]>", "", text)
-    text = re.sub(r"\*(.*?)\*", r"\1", text)
-    text = re.sub(r"_(.*?)_", r"\1", text)
-    text = unicodedata.normalize("NFC", text)
-    for fancy, plain in ASCII_FOR.items():
-        text = text.replace(fancy, plain)
-    return text
 
 
 @dataclass
