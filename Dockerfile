@@ -1,6 +1,7 @@
 # CPU image: the playground with the embedded `classic` OCR engine, which needs no GPU and no
-# download. VLMs run on a vLLM/SGLang server (see compose.yaml) or, with a GPU build of torch,
-# locally. Build: docker build -t chatvlmllm .   Run: docker run -p 7860:7860 chatvlmllm
+# download, installed as README's first command installs it (no torch). VLMs run on a vLLM/SGLang
+# server (see compose.yaml); for local VLMs, add `pip install -r requirements-vlm.txt`.
+# Build: docker build -t chatvlmllm .   Run: docker run -p 7860:7860 chatvlmllm
 FROM python:3.11-slim
 
 WORKDIR /app
@@ -8,10 +9,8 @@ WORKDIR /app
 COPY packages.txt ./
 RUN apt-get update && grep -v '^#' packages.txt | xargs apt-get install -y --no-install-recommends \
  && rm -rf /var/lib/apt/lists/*
-COPY requirements.txt requirements-nodeps.txt ./
-# The CPU build of torch first, so requirements.txt does not pull the multi-GB CUDA one.
-RUN pip install --no-cache-dir torch torchvision --index-url https://download.pytorch.org/whl/cpu \
- && pip install --no-cache-dir -r requirements.txt \
+COPY requirements-cpu.txt requirements-nodeps.txt ./
+RUN pip install --no-cache-dir -r requirements-cpu.txt \
  && pip install --no-cache-dir --no-deps -r requirements-nodeps.txt
 COPY . .
 

@@ -104,14 +104,16 @@ def create_rest_app(limits: Limits = Limits(), make_room: Callable[[int], bool] 
     @app.get("/models")
     def models() -> dict:
         """The catalogue; per model whether its weights are bundled, already on disk ("local") or a
-        download, and the download's size in GB (null where the hub cannot be asked)."""
-        from .engines.hf_loading import download_gb, weights_status
+        download, the download's size in GB (null where the hub cannot be asked), and the Python
+        packages running it locally needs that this install lacks (the VLM extra)."""
+        from .engines.hf_loading import download_gb, missing_packages, weights_status
 
         return {"models": [
             {"key": s.key, "label": s.label, "family": s.family, "engine": s.engine,
              "modes": list(s.modes), "default_mode": s.default_mode, "can_chat": s.can_chat,
              "hub_id": s.hub_id, "description": s.description,
-             "weights": weights_status(s), "download_gb": download_gb(s)}
+             "weights": weights_status(s), "download_gb": download_gb(s),
+             "missing_packages": missing_packages(s)}
             for s in list_models()
         ]}
 

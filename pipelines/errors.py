@@ -47,6 +47,12 @@ class WeightsUnavailableError(PipelineError):
     status = 503
 
 
+class PackagesMissingError(PipelineError):
+    """Running the model here needs Python packages this install left out (the VLM extra)."""
+
+    status = 503
+
+
 class ModelLoadError(PipelineError):
     """The weights are there but transformers could not build the model from them."""
 

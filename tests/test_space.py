@@ -65,3 +65,14 @@ def test_a_space_installs_the_same_layout_package_as_readme():
     assert pins("pre-requirements.txt") == {"rapid-layout==1.2.1"} <= pins("requirements-nodeps.txt")
     # requirements.txt, installed after it, names the headless OpenCV whose files then win.
     assert any(line.startswith("opencv-python-headless") for line in pins("requirements.txt"))
+
+
+def test_a_space_installs_everything_a_cpu_install_has_plus_the_vlm_extra():
+    def requirements(name: str) -> list[str]:
+        return [line.split("#")[0].strip() for line in (REPO / name).read_text().splitlines()
+                if line.split("#")[0].strip()]
+
+    space, cpu, vlm = requirements("requirements.txt"), requirements("requirements-cpu.txt"), requirements("requirements-vlm.txt")
+    assert not any(line.startswith("-r") for line in space)  # a Space reads this one file only
+    assert space == cpu + vlm
+    assert {"torch>=2.6,<3", "transformers>=5.24,<6"} <= set(vlm) and not any(r.startswith("torch") for r in cpu)

@@ -23,14 +23,21 @@ CHAT_MODELS = [model_choice(spec) for spec in list_models() if spec.can_chat]
 def chat_default() -> tuple[str | None, str]:
     """The model the tab opens on: the first chat model that can run now (weights on disk), and a
     plain note when none can."""
-    from pipelines.engines.hf_loading import weights_status
+    from pipelines.engines.hf_loading import VLM_INSTALL, missing_packages, weights_status
 
-    ready = [spec for spec in list_models() if spec.can_chat and weights_status(spec) != "download"]
+    chat_models = [spec for spec in list_models() if spec.can_chat]
+    ready = [spec for spec in chat_models if not missing_packages(spec) and weights_status(spec) != "download"]
     if ready:
         return ready[0].key, ""
-    first = next((spec for spec in list_models() if spec.can_chat), None)
-    if first is None:
+    if not chat_models:
         return None, "No chat-capable model is in the catalogue."
+    first = chat_models[0]
+    if missing_packages(first):
+        return first.key, (
+            f"Chatting needs a vision-language model (the OCR engine that runs offline cannot chat), and this "
+            f"install has no local VLM support: `{VLM_INSTALL}` adds it (a GPU makes it practical; then "
+            f"**{first.label}**, `{first.hub_id}`, is a good start), or name a vLLM/SGLang server in the "
+            f"Parse tab's Server fields (see README).")
     return first.key, (
         f"Chatting needs a vision-language model, and none is on this machine yet (the OCR engine that "
         f"runs offline cannot chat). The first question downloads **{first.label}** (`{first.hub_id}`); "

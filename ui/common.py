@@ -49,9 +49,10 @@ WEIGHTS_NOTE = {"bundled": "runs offline", "local": "weights on disk", "download
 
 def model_choice(spec, label: str | None = None) -> tuple[str, str]:
     """A model list entry that says before the click whether the model can run at once."""
-    from pipelines.engines.hf_loading import weights_status
+    from pipelines.engines.hf_loading import missing_packages, weights_status
 
-    return f"{label or spec.label} · {WEIGHTS_NOTE[weights_status(spec)]}", spec.key
+    note = "needs the VLM install (or a server)" if missing_packages(spec) else WEIGHTS_NOTE[weights_status(spec)]
+    return f"{label or spec.label} · {note}", spec.key
 
 
 def mode_choices(model: str) -> list[tuple[str, str]]:

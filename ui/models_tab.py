@@ -9,10 +9,10 @@ import os
 import gradio as gr
 
 from pipelines import PipelineError, get_spec, list_models
-from pipelines.engines.hf_loading import download_gb, hub_reachable, weights_status
+from pipelines.engines.hf_loading import VLM_INSTALL, download_gb, hub_reachable, missing_packages, weights_status
 from pipelines.model_manager import MANAGER
 
-CATALOGUE_HEADERS = ["model", "name", "engine", "weights", "download (GB)", "get it elsewhere with"]
+CATALOGUE_HEADERS = ["model", "name", "engine", "weights", "download (GB)", "get it elsewhere with", "packages"]
 
 
 def download_command(spec) -> str:
@@ -24,8 +24,10 @@ def catalogue_rows() -> list[list]:
     for spec in list_models():
         status = weights_status(spec)
         size = download_gb(spec)
+        missing = missing_packages(spec)
         rows.append([spec.key, spec.label, spec.engine, status, "" if size is None else round(size, 2),
-                     download_command(spec) if status == "download" else ""])
+                     download_command(spec) if status == "download" else "",
+                     f"needs {', '.join(missing)}: {VLM_INSTALL}" if missing else "installed"])
     return rows
 
 

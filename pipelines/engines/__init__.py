@@ -72,6 +72,9 @@ def _build_engine(spec: ModelSpec, backend: str, options: dict) -> ParseEngine:
         config = options.pop("config", None) or server_config(
             spec, **{k: options.pop(k) for k in SERVER_OPTIONS if k in options})
         return OpenAIEngine(spec, config, **options)
+    from .hf_loading import require_packages
+
+    require_packages(spec)
     from .transformers_engine import TransformersEngine
 
     return TransformersEngine(spec, **options)

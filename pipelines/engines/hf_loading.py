@@ -11,6 +11,7 @@ even for weights already in the cache.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
 import threading
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..catalogue import ModelSpec
-from ..errors import ModelLoadError, PipelineError, WeightsUnavailableError
+from ..errors import ModelLoadError, PackagesMissingError, PipelineError, WeightsUnavailableError
 from .hf_inputs import prompt_style
 
 MODEL_DIRS_ENV = "CHATVLMLLM_MODEL_DIRS"  # "key=/dir,key2=/dir2"
@@ -349,6 +350,38 @@ def _auto_class(config, transformers, remote_code: bool):
 
 
 # -- what a model needs before it can run (GET /models, the model lists) ---------------------------
+
+# Local VLMs run on these; a CPU-only install (requirements-cpu.txt) leaves them out, since PyPI's
+# Linux torch is the multi-GB CUDA build and the default engine needs none of them.
+VLM_PACKAGES = ("torch", "torchvision", "transformers", "accelerate")
+VLM_INSTALL = "pip install -r requirements-vlm.txt"  # from a checkout; installed as a package: ".[vlm]"
+
+
+def missing_packages(spec: ModelSpec) -> list[str]:
+    """The packages running this model locally needs that this install lacks ([]: none)."""
+    if spec.engine == "classic":
+        return []
+    return [name for name in VLM_PACKAGES if not _importable(name)]
+
+
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a broken install counts as missing
+        return False
+
+
+def require_packages(spec: ModelSpec) -> None:
+    """A clear error, before anything loads, where the VLM extra is not installed."""
+    missing = missing_packages(spec)
+    if missing:
+        raise PackagesMissingError(
+            "vlm_not_installed",
+            f"Running {spec.label} locally needs {', '.join(VLM_PACKAGES)}; missing here: "
+            f"{', '.join(missing)} (the CPU-only install leaves them out). Install them with "
+            f"`{VLM_INSTALL}` (a GPU makes these models practical), or run the model on a vLLM/SGLang "
+            f"server through the openai backend (the Server fields in the UI).")
+
 
 _download_sizes: dict[str, float | None] = {}
 _sizes_lock = threading.Lock()
