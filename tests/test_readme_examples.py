@@ -1,11 +1,15 @@
-"""README's examples run as written: its offline command lines (`python -m pipelines ...` without
-a server, outputs sent to a temporary folder) and its first Python example, from the repository's
-root. (The gradio_client example runs in tests/test_e2e_app.py; the server and VLM examples need
-a server or weights this machine lacks.)"""
+"""README's examples run as written, from the repository's root: its offline command lines
+(`python -m pipelines ...` without a server, outputs sent to a temporary folder), the `classic`
+Python example, the VLM example (with a tiny random-weight twin in the folder the model would be
+loaded from, since no weights can be downloaded here), the curl and gradio_client examples against
+the app started on a free port. (The server commands need vLLM or SGLang and a GPU.)"""
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
+import textwrap
 import sys
 from pathlib import Path
 
@@ -52,9 +56,48 @@ def test_readme_command_runs(command, tmp_path):
 
 def test_readme_python_example_runs(capsys, monkeypatch):
     code = blocks("python")[0]
-    assert 'load_pipeline("classic")' in code
+    assert 'load_pipeline("classic")' in code and len(blocks("python")) == 3
     monkeypatch.chdir(REPO)  # the example names files in assets/
     namespace: dict = {}
     exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - the project's own README
     assert len(namespace["doc"].pages) == 2 and "INVOICE" in namespace["text"]
     assert "Adaptive Lattice Smoothing" in capsys.readouterr().out
+
+
+def test_readme_vlm_example_runs_on_a_twin_in_the_models_folder(tmp_path):
+    from tests.twins import build_twin
+
+    classic, vlm = blocks("python")[:2]
+    assert 'load_pipeline("qwen2_5_vl_3b")' in vlm
+    twin = build_twin("qwen2_5_vl_3b", tmp_path / "models")
+    # A fresh process: the pipeline reads CHATVLMLLM_MODEL_DIRS when it is first made.
+    script = classic + vlm + textwrap.dedent("""
+        print()
+        print("RESULT", type(answer).__name__, type(dates).__name__, len(dates.pages), dates.pages[0].mode)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "CHATVLMLLM_MODEL_DIRS": f"qwen2_5_vl_3b={twin}", "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines()[-1] == "RESULT str DocumentResult 1 free_prompt"
+
+
+def test_readme_curl_and_gradio_client_examples_run_against_the_app(tmp_path):
+    from tests.app_server import running_app
+
+    curl = next(line for block in blocks("bash") for line in block.splitlines() if line.startswith("curl "))
+    client_code = blocks("python")[2]
+    assert "http://127.0.0.1:7860" in curl and 'Client("http://127.0.0.1:7860/")' in client_code
+    with running_app() as base_url:
+        done = subprocess.run(curl.replace("http://127.0.0.1:7860", base_url).split() + ["-s"], cwd=REPO,
+                              capture_output=True, text=True, timeout=300)
+        answer = json.loads(done.stdout)
+        assert answer["model"] == "classic" and "INV-2024-0317" in answer["pages"][0]["markdown"]
+        namespace: dict = {}
+        cwd = os.getcwd()
+        os.chdir(REPO)
+        try:
+            exec(compile(client_code.replace("http://127.0.0.1:7860/", f"{base_url}/"), "README.md", "exec"), namespace)  # noqa: S102
+        finally:
+            os.chdir(cwd)
+    assert "Adaptive Lattice Smoothing" in namespace["markdown"]
+    assert namespace["page_json"]["page"] == 0 and Path(namespace["zip_path"]).suffix == ".zip"

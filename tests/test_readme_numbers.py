@@ -1,5 +1,6 @@
-"""Every figure README quotes from a benchmark comes from a committed results file: each check
-below reads the file, derives the figure as README words it, and finds it in README."""
+"""Every figure README and docs/ quote from a benchmark comes from a committed results file: each
+check below reads the file, derives the figure as the text words it, and finds it there (README's
+headlines in README itself; the full figures in docs/benchmarks.md and the other docs)."""
 from __future__ import annotations
 
 import json
@@ -9,7 +10,12 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-README = " ".join((REPO / "README.md").read_text("utf-8").split())  # line breaks do not matter
+def joined(*paths: Path) -> str:
+    return " ".join(" ".join(p.read_text("utf-8").split()) for p in paths)  # line breaks do not matter
+
+
+README_ONLY = joined(REPO / "README.md")
+README = joined(REPO / "README.md", *sorted((REPO / "docs").glob("*.md")))
 RESULTS = REPO / "bench" / "results"
 
 
@@ -103,3 +109,31 @@ def test_app_overhead_figures():
     per_page = results("app_overhead.json")["per_page_median_s"]
     assert f"render {per_page['render_s']:.3f} s" in README
     assert f"{per_page['total_s']:.2f} s a page in all" in README
+
+
+def test_install_size_figures_in_readme():
+    report = results("install_size.json")
+    cpu, full = report["installs"]["cpu"], report["installs"]["full"]
+    assert cpu["classic_parses_invoice"] and full["classic_parses_invoice"]
+    assert not cpu["torch_imports"] and full["torch_imports"]
+    assert (f"puts **{cpu['venv_mb']:,} MB** ({cpu['packages']} packages) into the virtualenv in {cpu['install_s']} s, "
+            f"against **{full['venv_mb']:,} MB** ({full['packages']} packages) in {full['install_s']} s") in README_ONLY
+    ratios = report["cpu_vs_full"]
+    assert f"{ratios['size_ratio']:.2f}x the size, {ratios['time_ratio']:.2f}x the time" in README_ONLY
+    assert f"the CPU install is {cpu['venv_mb']:,} MB against {full['venv_mb']:,} MB" in README_ONLY
+
+
+def test_readme_headline_of_classic_vs_tesseract():
+    report = results("classic_vs_tesseract.json")
+    classic, tesseract = report["engines"]["classic"], report["engines"]["tesseract"]
+    assert (f"on {len(report['pages'])} real PDF pages from Debian packages") in README_ONLY
+    assert (f"mean character error rate **{classic['mean_cer']:.3f}** against {tesseract['mean_cer']:.3f}, "
+            f"at {classic['mean_s']:.2f} s a page against {tesseract['mean_s']:.2f} s") in README_ONLY
+
+
+def test_readme_headline_of_the_example_set_is_the_row_ci_checks():
+    # tests/test_evaluation.py checks this row of docs/evaluation.md against what it measures.
+    row = next(line for line in (REPO / "docs" / "evaluation.md").read_text().splitlines()
+               if line.startswith("| `classic:layout_all` |"))
+    pass_rate = row.split("|")[3].strip()
+    assert f"`classic:layout_all` passes {pass_rate}" in README_ONLY

@@ -144,3 +144,17 @@ def test_region_endpoints_with_a_region_capable_twin(feature):
         refused = requests.post(f"{feature.url}/region_text", files={"file": handle},
                                 data={"box": "500, 150, 100, 300", "model": "got_ocr2"}, timeout=60)
     assert refused.status_code == 400 and refused.json()["error"]["code"] == "bad_region"
+
+
+def test_the_region_tab_keeps_a_typed_box_when_the_same_page_loads_again(tmp_path):
+    """Showing the tab for the first time repeats the upload's change event: the box typed in
+    the meantime used to be wiped by the second load."""
+    from tests.pages import PAGE_ONE, PAGE_TWO, write_pdf
+    from ui.region_tab import region_load
+
+    pdf = str(write_pdf(tmp_path / "two.pdf", (PAGE_ONE, PAGE_TWO)))
+    _, state, box, info = region_load(pdf, 1, None)
+    assert box == "" and state["source"] == [pdf, 1] and info.startswith("Page 1 of two.pdf")
+    assert region_load(pdf, 1, state) == ({"__type__": "update"},) * 4  # nothing changes, the box stays
+    _, other, box, info = region_load(pdf, 2, state)  # another page: a fresh canvas and an empty box
+    assert box == "" and other["source"] == [pdf, 2] and info.startswith("Page 2 of two.pdf")

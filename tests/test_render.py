@@ -41,12 +41,33 @@ def test_boxes_are_drawn_in_category_colour_at_page_coordinates():
 
 def test_labels_never_cover_their_own_box_where_there_is_room_outside():
     page = Image.new("RGB", (600, 400), "white")
-    # No margin to the left: the label goes above the box; at the top edge too, inside.
+    # No margin to the left: the label goes above the box; at the top edge, right of it.
     drawn = np.array(draw_elements(page, [Element((0, 100, 300, 200), "Section-header"),
                                           Element((0, 0, 200, 60), "Title")]))
     assert (drawn[102:198, 3:297] == 255).all()  # the header's inside is untouched
     assert tuple(drawn[95, 2]) != (255, 255, 255)  # its label is just above it
-    assert tuple(drawn[5, 5]) != (255, 255, 255)  # the title at the top edge: inside, nowhere else
+    assert (drawn[3:57, 3:197] == 255).all()  # the title's inside too
+    assert tuple(drawn[5, 205]) != (255, 255, 255)  # its label is right of it
+
+
+def test_labels_keep_off_text_and_other_labels():
+    from PIL import ImageDraw
+
+    page = Image.new("RGB", (600, 600), "white")
+    draw = ImageDraw.Draw(page)
+    left_column, header, below = (50, 100, 290, 500), (310, 300, 560, 330), (310, 340, 560, 500)
+    for x1, y1, x2, y2 in (left_column, below):  # lines of "text" filling both text boxes
+        for y in range(y1 + 4, y2 - 8, 14):
+            draw.rectangle((x1 + 3, y, x2 - 4, y + 7), fill="black")
+    draw.rectangle((313, 305, 440, 324), fill="black")  # the header's words, at its left
+    original = np.array(page)
+    drawn = np.array(draw_elements(page, [Element(left_column, "Text"), Element(header, "Section-header"),
+                                          Element(below, "Text")]))
+    # Left of the header is the left column's text: its label goes above the header instead.
+    assert (drawn[103:497, 53:286] == original[103:497, 53:286]).all()
+    assert tuple(drawn[295, 312]) != (255, 255, 255)
+    # No text anywhere is covered: labels went to white space.
+    assert (drawn[original.min(axis=2) == 0] == 0).all()
 
 
 def test_boxes_outside_the_page_are_clipped_not_crashing():

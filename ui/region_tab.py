@@ -22,17 +22,22 @@ REGION_MODELS = [
 ]
 
 
-def region_load(file_path, page_number):
-    """The page on the marking canvas (scaled down to DISPLAY_MAX_SIDE), and where its original is."""
+def region_load(file_path, page_number, page_state=None):
+    """The page on the marking canvas (scaled down to DISPLAY_MAX_SIDE), and where its original is.
+    The same page again (a change event repeated when the tab first shows) keeps the box typed or
+    painted meanwhile."""
     if not file_path:
         return None, None, "", ""
+    source = [file_path, int(page_number or 1)]
+    if page_state and page_state.get("source") == source:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
     page = load_page(file_path, page_number)
     original = save_image(page.image, "region_page.png")
     editor = {"background": display_image(page.image), "layers": [], "composite": None}
     width, height = page.size
     ready = (f"Page {page.number + 1} of {Path(file_path).name}: {width} x {height} px. Paint over the region "
              "to read, or type its box.")
-    return editor, {"original": original, "size": [width, height]}, "", ready
+    return editor, {"original": original, "size": [width, height], "source": source}, "", ready
 
 
 def region_from_editor(value, page_state):
@@ -110,7 +115,7 @@ def build_region_tab(server: list[gr.Textbox]) -> gr.File:
 
     private = {"api_visibility": "private"}
     for trigger in (region_file.change, page_number.change):
-        trigger(region_load, [region_file, page_number], [editor, page_state, box, info], **private)
+        trigger(region_load, [region_file, page_number, page_state], [editor, page_state, box, info], **private)
     editor.change(region_from_editor, [editor, page_state], box, **private)
     read.click(model_event(region_read), [page_state, model, box, max_new_tokens, *server], [marked, text, info, result_json],
                **MODEL_EVENTS, **private)

@@ -23,6 +23,9 @@ CATEGORY_COLOURS: dict[str, tuple[int, int, int]] = {
 }
 
 
+INK_LEVEL = 160  # grey levels below this count as text (or lines, pictures) a label would hide
+
+
 def line_width(width: int, height: int) -> int:
     """Box outline thickness that stays visible when a large page is shown scaled down."""
     return max(2, round(max(width, height) / 600))
@@ -34,6 +37,9 @@ def draw_elements(image: Image.Image, elements: list[Element]) -> Image.Image:
     height, width = canvas.shape[:2]
     thickness = line_width(width, height)
     font_scale = max(0.5, thickness / 3)
+    # Dark pixels of the page, summed over rectangles in O(1): a label goes where it hides least text.
+    ink = cv2.integral((np.asarray(image.convert("L")) < INK_LEVEL).astype(np.uint8))
+    placed: list[tuple[int, int, int, int]] = []
     for index, element in enumerate(elements):
         clipped = element.clipped(width, height)
         if clipped is None:
@@ -44,7 +50,8 @@ def draw_elements(image: Image.Image, elements: list[Element]) -> Image.Image:
         label = f"{index + 1} {element.category}"
         (text_w, text_h), baseline = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
         label_w, label_h = text_w + 4, text_h + baseline + 4
-        left, top = _label_place(x1, y1, label_w, label_h, width)
+        left, top = _label_place(clipped.bbox, label_w, label_h, width, height, ink, placed)
+        placed.append((left, top, left + label_w, top + label_h))
         # Blended, not opaque: where the label must overlap the page, the text under it shows.
         patch = canvas[top:top + label_h, left:left + label_w]
         patch[:] = (patch * 0.25 + np.array(colour) * 0.75).astype(np.uint8)
@@ -53,13 +60,27 @@ def draw_elements(image: Image.Image, elements: list[Element]) -> Image.Image:
     return Image.fromarray(canvas)
 
 
-def _label_place(x1: int, y1: int, label_w: int, label_h: int, width: int) -> tuple[int, int]:
-    """Where an element's label goes, clear of the element's own text: in the margin left of the
-    box where it fits, else above the box, else (a box at the top edge) inside its top-left corner."""
-    if x1 >= label_w:
-        return x1 - label_w, y1
-    left = min(x1, max(0, width - label_w))
-    return (left, y1 - label_h) if y1 >= label_h else (left, y1)
+def _label_place(box: tuple[int, int, int, int], label_w: int, label_h: int, width: int, height: int,
+                 ink: np.ndarray, placed: list[tuple[int, int, int, int]]) -> tuple[int, int]:
+    """Where an element's label goes: of the places around the box (left of it, above it left- or
+    right-aligned, right of it, below it) and, last, inside its top corners, the one that hides the
+    fewest dark pixels of the page and overlaps no label placed before; the first of equals."""
+    x1, y1, x2, y2 = box
+    candidates = [(x1 - label_w, y1), (x1, y1 - label_h), (x2 - label_w, y1 - label_h), (x2, y1), (x1, y2),
+                  (x2 - label_w, y1), (x1, y1)]
+    on_page = [(left, top) for left, top in candidates
+               if left >= 0 and top >= 0 and left + label_w <= width and top + label_h <= height]
+    on_page = on_page or [(min(x1, max(0, width - label_w)), min(y1, max(0, height - label_h)))]
+
+    def cost(place: tuple[int, int]) -> int:
+        left, top = place
+        right, bottom = min(left + label_w, width), min(top + label_h, height)  # a label wider than the page
+        hidden = int(ink[bottom, right] - ink[top, right] - ink[bottom, left] + ink[top, left])
+        over_labels = sum(max(0, min(right, r[2]) - max(left, r[0])) * max(0, min(bottom, r[3]) - max(top, r[1]))
+                          for r in placed)
+        return hidden + over_labels  # a pixel of another label counts like a pixel of text
+
+    return min(on_page, key=cost)  # min keeps the first of equals: the order above
 
 
 def legend_html(categories: list[str] | None = None) -> str:
