@@ -1,9 +1,12 @@
 """The embedded CPU engine on pages rendered from known text (real OCR and layout models)."""
 from __future__ import annotations
 
+import html
 import io
 import json
+import re
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -227,3 +230,19 @@ def test_horizontal_rules_of_a_drawn_table():
     page[120:140, 110:300] = 40  # text-like dark blocks
     assert horizontal_rules(page, (100, 90, 700, 310)) == [100.5, 160.5, 300.5]
     assert horizontal_rules(page, (100, 90, 700, 150)) == [100.5]
+
+
+def test_text_only_is_the_pages_text_as_one_element_with_tables_as_rows(classic):
+    invoice = Path(__file__).resolve().parent.parent / "assets" / "invoice.png"
+    layout = classic.parse_document(invoice, "layout_all").pages[0]
+    text = classic.parse_document(invoice, "text_only").pages[0]
+    assert len({e.category for e in layout.elements}) > 2 and any(e.category == "Table" for e in layout.elements)
+    [only] = text.elements
+    assert only.category == "Text" and "<td>" not in only.text and "INV-2024-0317" in only.text
+    with_text = [e.bbox for e in layout.elements if e.text.strip()]
+    assert only.bbox == (min(b[0] for b in with_text), min(b[1] for b in with_text),
+                         max(b[2] for b in with_text), max(b[3] for b in with_text))
+    # The same words in the same order, a table's row on a line of its own.
+    table = next(e for e in layout.elements if e.category == "Table")
+    first_row = re.findall(r"<td[^>]*>(.*?)</td>", re.search(r"<tr>(.*?)</tr>", table.text).group(1))
+    assert "  ".join(html.unescape(cell) for cell in first_row) in only.text.splitlines()

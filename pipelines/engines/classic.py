@@ -186,6 +186,8 @@ class ClassicEngine:
         ]
         elements = assemble_elements(regions, lines, width, height, keep_empty=mode == "layout_only",
                                      table_rules=lambda box: horizontal_rules(bgr, box))
+        if mode == "text_only":
+            elements = page_text(elements)
         timings["assemble_s"] = time.perf_counter() - start
         raw = {
             "layout": [{"bbox": [round(v, 1) for v in b], "category": c, "score": round(s, 4)}
@@ -202,6 +204,24 @@ class ClassicEngine:
             elements=elements, raw_output=json.dumps(raw, ensure_ascii=False),
             timings=timings, warnings=warnings,
         )
+
+
+def page_text(elements: list[Element]) -> list[Element]:
+    """Text only: the page's text in reading order as one Text element (as VLMs' text modes give
+    it), read with the layout's help (columns, tables) but without its categories; a table becomes
+    a line per row, its cells separated by two spaces."""
+    parts = [(_table_rows(e.text) if e.category == "Table" else e.text) for e in elements if e.text.strip()]
+    if not parts:
+        return []
+    box = union_box([e.bbox for e in elements if e.text.strip()])
+    return [Element(tuple(int(v) for v in box), "Text", "\n\n".join(parts))]
+
+
+def _table_rows(table_html: str) -> str:
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", table_html, re.S)
+    return "\n".join("  ".join(html.unescape(re.sub(r"<[^>]+>", "", cell)).strip()
+                               for cell in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S))
+                      for row in rows)
 
 
 def ocr_runtime() -> str:
