@@ -200,3 +200,28 @@ def test_examples_show_thumbnails_and_load_their_settings(page):
     page.get_by_role("tab", name="Raw Markdown").click()
     page.get_by_text("Уважаемый Павел Сергеевич!").first.wait_for(state="visible", timeout=FIRST_PARSE_TIMEOUT_MS)
     assert page.uncaught_errors == [], page.uncaught_errors
+
+
+def test_a_typed_page_number_and_enter_turn_the_page(page, tmp_path):
+    from tests.pages import PAGE_TWO, write_pdf
+
+    pdf = write_pdf(tmp_path / "two_pages.pdf", (PAGE_ONE, PAGE_TWO))
+    page.locator("#parse-upload input[type=file]").set_input_files(str(pdf))
+    page.locator("#parse-upload").get_by_text("two_pages.pdf", exact=True).first.wait_for(state="visible")
+    page.locator("#parse-button").click()
+    page.wait_for_function("() => document.querySelector('#stop-button').disabled "
+                           "&& document.querySelector('#annotated-page img[src]')", timeout=FIRST_PARSE_TIMEOUT_MS)
+    assert "page_001.png" in page.locator("#annotated-page img[src]").first.get_attribute("src")
+    number = page.locator("#page-slider input[type=number]")
+    number.fill("2")
+    number.press("Enter")  # no slider drag, no leaving the box
+    page.wait_for_function("document.querySelector('#annotated-page img[src]').src.includes('page_002.png')",
+                           timeout=UI_TIMEOUT_MS)
+    page.get_by_role("tab", name="JSON").click()
+    json_view = page.locator("#page-json")
+    json_view.get_by_text('"page"').first.wait_for(state="visible")
+    # The contract's 0-based page number, labelled for people: page 2 is "page": 1.
+    shown = " ".join(json_view.inner_text().split())
+    assert shown.startswith('Page JSON ("page" counts from 0: page 1 is "page": 0) { "page" : 1 ,'), shown[:200]
+    assert PAGE_TWO[0] in shown
+    assert page.uncaught_errors == [], page.uncaught_errors

@@ -119,7 +119,7 @@ def test_private_events_refuse_server_files_too(app, secret):
     base, _ = app
     message = queue_call(base, "share_upload", [file_data(secret)])
     assert message["success"] is False and NOT_UPLOADED in message["output"]["error"], message
-    message = queue_call(base, "region_load", [file_data(secret), 1])
+    message = queue_call(base, "region_load", [file_data(secret), 1, None])
     assert message["success"] is False and NOT_UPLOADED in message["output"]["error"], message
 
 
@@ -151,7 +151,7 @@ def test_concurrent_pdf_requests_over_rest_and_gradio_leave_the_server_up(app, t
                                  data={"mode": "layout_only", "dpi": "72"}, timeout=TIMEOUT_S).status_code
 
     def gradio_preview():  # the Region tab renders the page the moment a file arrives
-        return queue_call(base, "region_load", [file_data(uploaded), 2])["success"]
+        return queue_call(base, "region_load", [file_data(uploaded), 2, None])["success"]
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         futures = [pool.submit(rest) for _ in range(6)] + [pool.submit(gradio_preview) for _ in range(6)]

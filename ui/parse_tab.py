@@ -205,7 +205,7 @@ def build_parse_tab(state: gr.State) -> tuple[gr.File, list[gr.Textbox]]:
                         inputs=[thumbnail, upload, model, mode, language], elem_id="parse-examples",
                         label="Examples: click one to load it with the model, mode and language that read it well")
         with gr.Column(scale=2):
-            page_slider = gr.Slider(1, 2, value=1, step=1, label="Page", visible=False)
+            page_slider = gr.Slider(1, 2, value=1, step=1, label="Page", visible=False, elem_id="page-slider")
             with gr.Tabs():
                 with gr.Tab("Layout"):
                     annotated = gr.Image(label="Annotated page", type="filepath",
