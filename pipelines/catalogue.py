@@ -21,6 +21,9 @@ class ModelSpec:
     # Other checkpoints of the same architecture and family: (preset name, hub id), chosen with
     # load_pipeline(key, preset=name).
     presets: tuple[tuple[str, str], ...] = ()
+    # How a model without a region mode reads a cropped region (the Region tab): plain text by
+    # default; classic keeps its layout there (it costs little, and a marked table stays a table).
+    crop_mode: str = "text_only"
 
     @property
     def default_mode(self) -> str:
@@ -47,6 +50,7 @@ CATALOGUE: dict[str, ModelSpec] = {
             family="classic",
             engine="classic",
             modes=("layout_all", "layout_only", "text_only"),
+            crop_mode="layout_all",
             description="Embedded CPU engine: RapidOCR (PP-OCRv6 det/rec) and the CDLA layout "
             "model, both shipped inside their pip wheels. Works offline with no GPU.",
         ),

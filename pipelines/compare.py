@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 
 MIN_RUNS, MAX_RUNS = 2, 4
 SERVER_ENGINES = frozenset({"openai"})
+# Local engines that decode concurrent requests of one model as one batch. The others (classic)
+# run one page at a time: their runs go one after another, so each run's time is its own and not
+# partly spent waiting for the other.
+BATCHING_ENGINES = frozenset({"transformers"})
 # Modes that need the user's input (a prompt, a region) are not offered for comparison.
 INPUT_MODES = frozenset({"free_prompt", "region_text"})
 TIMING_KEYS = ("load_s", "first_token_s", "total_s", "tokens_per_s")
@@ -209,14 +213,17 @@ def compare_page(page: Page, runs: list[Run], *, source: str = "page", options: 
             on_column(index, column)
 
     local, server = [], []
-    for index, run in enumerate(runs):
-        (server if _engine_name(run, pipeline_for) in SERVER_ENGINES else local).append(index)
+    engines = [_engine_name(run, pipeline_for) for run in runs]
+    for index, engine in enumerate(engines):
+        (server if engine in SERVER_ENGINES else local).append(index)
 
     def run_local() -> None:
         by_model: dict[str, list[int]] = {}
         for index in local:
             by_model.setdefault(runs[index].model, []).append(index)
-        for indices in by_model.values():  # one model at a time; its runs together (one batch)
+        groups = [group for indices in by_model.values()
+                  for group in ([indices] if engines[indices[0]] in BATCHING_ENGINES else [[i] for i in indices])]
+        for indices in groups:  # one model at a time; its runs together where its engine batches them
             together = [threading.Thread(target=execute, args=(i,), name=f"compare-{i}", daemon=True)
                         for i in indices]
             for thread in together:

@@ -161,7 +161,7 @@ def read_region(pipeline: Pipeline, page: Page, region: tuple[float, float, floa
         return RegionResult(box, result.markdown, list(result.elements), spec.key, "region_text", "region",
                             region_prompt(pipeline, page.size, box), result, list(result.warnings))
     crop, margin = margined_crop(page.image, box)
-    mode = "text_only" if "text_only" in spec.modes else spec.default_mode
+    mode = spec.crop_mode if spec.crop_mode in spec.modes else spec.default_mode
     document = Document(name="region", kind="image", pages=[Page(crop, page.number, page.dpi)], page_count=1)
     result = pipeline.parse_pages(document, mode, options).pages[0]
     elements = [moved for e in result.elements if (moved := crop_to_page(e, box, margin)) is not None]

@@ -190,6 +190,24 @@ def test_runs_of_one_local_model_go_together_after_the_model_before(monkeypatch)
     assert got[0][1] > got[1][0]  # the two runs of one model overlap
 
 
+def test_runs_of_classic_go_one_after_another_so_each_time_is_its_own(monkeypatch):
+    """classic reads one page at a time: run together, the second run's time would include its
+    wait for the first."""
+    from PIL import Image
+
+    import pipelines.pipeline
+    from pipelines.documents import Page
+
+    log: list = []
+    lock = threading.Lock()
+    gathering = Gathering({"classic"}, 2)  # runs sent together would overlap; sent in turn, they wait 10 s
+    monkeypatch.setattr(pipelines.pipeline, "load_pipeline", lambda model: FakePipeline(
+        "classic", "classic", log, lock, gathering))
+    compare_page(Page(Image.new("RGB", (40, 60), "white"), 0), parse_runs(["classic:layout_all", "classic:text_only"]))
+    first, second = sorted((start, end) for _, start, end in log)
+    assert first[1] <= second[0]
+
+
 def test_runs_go_through_the_pipeline_the_caller_picks():
     """compare_page(pipeline_for=...): the UI's session server choice decides where every run goes."""
     from PIL import Image

@@ -117,6 +117,21 @@ def test_classic_reads_a_cropped_paragraph_where_it_was_marked():
         assert 100 <= x1 < x2 <= 1150 and 280 <= y1 < y2 <= 420
 
 
+def test_classic_reads_a_marked_table_as_a_table():
+    from pathlib import Path
+
+    from pipelines import load_document, load_pipeline
+    from pipelines.region import read_region
+
+    paper = Path(__file__).resolve().parent.parent / "assets" / "paper_two_column.png"
+    page = load_document(str(paper)).pages[0]
+    result = read_region(load_pipeline("classic"), page, (635, 1330, 1130, 1530))  # Table 1, page pixels
+    assert result.method == "crop" and result.mode == "layout_all"
+    [table] = [e for e in result.elements if e.category == "Table"]
+    assert "<td>ALS (ours)</td><td>6.88</td><td>5.83</td><td>7.79</td>" in table.text
+    assert 635 <= table.bbox[0] < table.bbox[2] <= 1130 and 1330 <= table.bbox[1] < table.bbox[3] <= 1530
+
+
 @pytest.fixture(scope="module")
 def feature():
     from tests.feature_app import shared_feature_app
