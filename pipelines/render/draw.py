@@ -37,8 +37,7 @@ def draw_elements(image: Image.Image, elements: list[Element]) -> Image.Image:
     height, width = canvas.shape[:2]
     thickness = line_width(width, height)
     font_scale = max(0.5, thickness / 3)
-    # Dark pixels of the page, summed over rectangles in O(1): a label goes where it hides least text.
-    ink = cv2.integral((np.asarray(image.convert("L")) < INK_LEVEL).astype(np.uint8))
+    ink = np.asarray(image.convert("L")) < INK_LEVEL  # a label goes where it hides the least of this
     placed: list[tuple[int, int, int, int]] = []
     for index, element in enumerate(elements):
         clipped = element.clipped(width, height)
@@ -74,8 +73,8 @@ def _label_place(box: tuple[int, int, int, int], label_w: int, label_h: int, wid
 
     def cost(place: tuple[int, int]) -> int:
         left, top = place
-        right, bottom = min(left + label_w, width), min(top + label_h, height)  # a label wider than the page
-        hidden = int(ink[bottom, right] - ink[top, right] - ink[bottom, left] + ink[top, left])
+        right, bottom = left + label_w, top + label_h
+        hidden = int(np.count_nonzero(ink[top:bottom, left:right]))
         over_labels = sum(max(0, min(right, r[2]) - max(left, r[0])) * max(0, min(bottom, r[3]) - max(top, r[1]))
                           for r in placed)
         return hidden + over_labels  # a pixel of another label counts like a pixel of text
