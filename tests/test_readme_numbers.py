@@ -121,6 +121,8 @@ def test_install_size_figures_in_readme():
     ratios = report["cpu_vs_full"]
     assert f"{ratios['size_ratio']:.2f}x the size, {ratios['time_ratio']:.2f}x the time" in README_ONLY
     assert f"the CPU install is {cpu['venv_mb']:,} MB against {full['venv_mb']:,} MB" in README_ONLY
+    assert (f"{cpu['venv_mb']:,} MB and {cpu['packages']} packages in {cpu['install_s']} s, against "
+            f"{full['venv_mb']:,} MB and {full['packages']} packages in {full['install_s']} s") in README  # docs/benchmarks.md
 
 
 def test_readme_headline_of_classic_vs_tesseract():
