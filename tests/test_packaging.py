@@ -24,6 +24,13 @@ def test_the_package_installs_and_its_commands_run_outside_the_checkout(tmp_path
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         entry_points = next(archive.read(n).decode() for n in names if n.endswith("entry_points.txt"))
+        metadata = next(archive.read(n).decode() for n in names if n.endswith(".dist-info/METADATA"))
+    # `pip install .` is the CPU install; the VLM stack comes with the `vlm` extra only.
+    requires = [line.split(": ", 1)[1] for line in metadata.splitlines() if line.startswith("Requires-Dist: ")]
+    assert "Provides-Extra: vlm" in metadata
+    assert {r.split(";")[0].split("<")[0].split(">")[0] for r in requires if 'extra == "vlm"' in r} == {
+        "torch", "torchvision", "transformers", "accelerate"}
+    assert not any(r.startswith(("torch", "transformers")) and "extra ==" not in r for r in requires)
     # Every subpackage of the source tree is in the wheel (the evaluation package once was not).
     source = {str(p.relative_to(REPO)) for top in ("pipelines", "ui") for p in (REPO / top).rglob("*.py")}
     assert source and source | {"app.py"} <= names, sorted(source - names)
