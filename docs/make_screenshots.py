@@ -3,9 +3,15 @@ chromium through Playwright) on a machine without a GPU or downloaded weights, s
 a newcomer sees: `classic` on the example documents.
 
     python docs/make_screenshots.py     # writes docs/screenshots/<tab>.png
+    python docs/make_screenshots.py --app-python VENV/bin/python   # the app from another install
+
+README's screenshots show the app as README's first command installs it (no local VLMs): a
+virtualenv with requirements-cpu.txt, whose Python runs the app, while this script's Python
+(with Playwright) drives the browser.
 """
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import socket
@@ -28,8 +34,8 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_app(port: int) -> subprocess.Popen:
-    app = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=REPO,
+def start_app(port: int, python: str) -> subprocess.Popen:
+    app = subprocess.Popen([python, "app.py", "--port", str(port)], cwd=REPO,
                            env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
     for _ in range(240):
         try:
@@ -53,9 +59,12 @@ def shoot(page, name: str, at: str | None = None) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--app-python", default=sys.executable, help="the Python that runs the app")
+    args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    app = start_app(port)
+    app = start_app(port, args.app_python)
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     try:
         with sync_playwright() as playwright:

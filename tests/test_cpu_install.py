@@ -54,7 +54,7 @@ def test_the_app_serves_classic_and_names_the_vlm_install_without_torch(tmp_path
             "refused": [refused.status_code, refused.json()],
             "label": model_choice(get_spec("dots_ocr"))[0],
             "chat_note": chat_default()[1],
-            "models_tab": {row[0]: row[-1] for row in catalogue_rows()},
+            "models_tab": {row[0]: row[4] for row in catalogue_rows()},
             "imported": sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers")),
         }))
     """, home=tmp_path)
@@ -70,9 +70,9 @@ def test_the_app_serves_classic_and_names_the_vlm_install_without_torch(tmp_path
     assert "`pip install -r requirements-vlm.txt`" in body["error"]["message"]
     assert seen["label"].endswith("· needs the VLM install (or a server)")
     assert "`pip install -r requirements-vlm.txt` adds it" in seen["chat_note"]
-    assert seen["models_tab"]["classic"] == "installed"
-    assert seen["models_tab"]["qwen2_vl_2b"] == "needs torch, torchvision, transformers, accelerate: " \
-                                                 "pip install -r requirements-vlm.txt"
+    assert seen["models_tab"]["classic"] == "yes"
+    assert seen["models_tab"]["qwen2_vl_2b"] == "after pip install -r requirements-vlm.txt " \
+                                                 "(missing: torch, torchvision, transformers, accelerate)"
     assert seen["imported"] == []
 
 

@@ -20,10 +20,11 @@ def test_the_catalogue_lists_every_model_with_its_weights(no_hub):
 
     rows = {row[0]: row for row in catalogue_rows()}
     assert set(rows) == {s.key for s in list_models()}
-    assert rows["classic"][2:] == ["classic", "bundled", 0.0, "", "installed"]
+    assert rows["classic"][2:] == ["classic", "bundled", "yes", 0.0, ""]
     dots = rows["dots_ocr"]
-    assert dots[3] == "download" and dots[4] == ""  # the hub cannot be asked for its size here
-    assert dots[5:] == ["hf download rednote-hilab/dots.ocr", "installed"]  # torch and transformers are, here
+    assert dots[3:5] == ["download", "yes"]  # torch and transformers are installed here
+    assert dots[5] == ""  # the hub cannot be asked for its size here
+    assert dots[6] == "hf download rednote-hilab/dots.ocr"
 
 
 def test_downloading_is_for_the_operator_and_says_what_to_run_without_a_hub(no_hub, monkeypatch):

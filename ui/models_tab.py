@@ -12,7 +12,7 @@ from pipelines import PipelineError, get_spec, list_models
 from pipelines.engines.hf_loading import VLM_INSTALL, download_gb, hub_reachable, missing_packages, weights_status
 from pipelines.model_manager import MANAGER
 
-CATALOGUE_HEADERS = ["model", "name", "engine", "weights", "download (GB)", "get it elsewhere with", "packages"]
+CATALOGUE_HEADERS = ["model", "name", "engine", "weights", "runs here", "download (GB)", "get it elsewhere with"]
 
 
 def download_command(spec) -> str:
@@ -25,9 +25,9 @@ def catalogue_rows() -> list[list]:
         status = weights_status(spec)
         size = download_gb(spec)
         missing = missing_packages(spec)
-        rows.append([spec.key, spec.label, spec.engine, status, "" if size is None else round(size, 2),
-                     download_command(spec) if status == "download" else "",
-                     f"needs {', '.join(missing)}: {VLM_INSTALL}" if missing else "installed"])
+        rows.append([spec.key, spec.label, spec.engine, status,
+                     f"after {VLM_INSTALL} (missing: {', '.join(missing)})" if missing else "yes",
+                     "" if size is None else round(size, 2), download_command(spec) if status == "download" else ""])
     return rows
 
 
@@ -96,7 +96,8 @@ def unload_model(name: str | None, token: str | None = None):
 def build_models_tab(demo: gr.Blocks) -> None:
     gr.Markdown("Every model of the catalogue, and where its weights are: **bundled** (in a pip wheel, runs "
                 "offline), **local** (already on disk: the Hugging Face cache or CHATVLMLLM_MODEL_DIRS) or "
-                "**download** (fetched on first use, or with the command shown).")
+                "**download** (fetched on first use, or with the command shown); and whether this install "
+                "runs it: local vision-language models need the VLM packages (torch, transformers).")
     catalogue = gr.Dataframe(headers=CATALOGUE_HEADERS, interactive=False, label="Catalogue", elem_id="catalogue")
     operator = bool(os.environ.get(ADMIN_TOKEN_ENV))
     with gr.Row(visible=operator):
