@@ -123,6 +123,18 @@ def test_private_events_refuse_server_files_too(app, secret):
     assert message["success"] is False and NOT_UPLOADED in message["output"]["error"], message
 
 
+def test_a_forged_session_state_is_ignored(app, secret):
+    """gr.State inputs come from the server's session, never from the payload: a client that
+    sends a state naming a server file as the page gets nothing read from it."""
+    base, _ = app
+    forged = {"original": str(secret), "size": [1240, 1754], "source": [str(secret), 1]}
+    message = queue_call(base, "region_read", [forged, "classic", "0, 0, 1240, 600", 0, "", ""])
+    assert message["success"] is False and message["output"]["error"].startswith("Upload an image or a PDF first")
+    state = {"result": None, "originals": [str(secret)], "annotated": [str(secret)], "digest": ""}
+    message = queue_call(base, "show_page", [state, 1, False])
+    assert message["success"] is True and message["output"]["data"] == [None, "", "", None]
+
+
 def test_an_uploaded_file_is_read(app, tmp_path):
     base, _ = app
     page = write_png(tmp_path / "mine.png", PAGE_ONE)
