@@ -41,6 +41,7 @@ def test_the_app_serves_classic_and_names_the_vlm_install_without_torch(tmp_path
         from ui.chat_tab import chat_default
         from ui.common import model_choice
         from ui.models_tab import catalogue_rows
+        from ui.parse_tab import on_model_change
         from pipelines import get_spec
 
         client = TestClient(app.create_app())
@@ -54,6 +55,7 @@ def test_the_app_serves_classic_and_names_the_vlm_install_without_torch(tmp_path
             "refused": [refused.status_code, refused.json()],
             "label": model_choice(get_spec("dots_ocr"))[0],
             "chat_note": chat_default()[1],
+            "parse_note": on_model_change("dots_ocr")[1],
             "models_tab": {row[0]: row[4] for row in catalogue_rows()},
             "imported": sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers")),
         }))
@@ -70,6 +72,9 @@ def test_the_app_serves_classic_and_names_the_vlm_install_without_torch(tmp_path
     assert "`pip install -r requirements-vlm.txt`" in body["error"]["message"]
     assert seen["label"].endswith("· needs the VLM install (or a server)")
     assert "`pip install -r requirements-vlm.txt` adds it" in seen["chat_note"]
+    assert seen["parse_note"].endswith("This install cannot run it locally (missing: torch, torchvision, transformers, "
+                                      "accelerate): `pip install -r requirements-vlm.txt` adds that, or name a "
+                                      "vLLM/SGLang server under Server.")
     assert seen["models_tab"]["classic"] == "yes"
     assert seen["models_tab"]["qwen2_vl_2b"] == "after pip install -r requirements-vlm.txt " \
                                                  "(missing: torch, torchvision, transformers, accelerate)"

@@ -25,7 +25,18 @@ from ui.common import (
 
 def on_model_change(model: str):
     spec = get_spec(model)
-    return gr.update(choices=mode_choices(model), value=spec.default_mode), spec.description
+    return gr.update(choices=mode_choices(model), value=spec.default_mode), model_description(spec)
+
+
+def model_description(spec) -> str:
+    """The model's description, and what this install lacks to run it locally, if anything."""
+    from pipelines.engines.hf_loading import VLM_INSTALL, missing_packages
+
+    missing = missing_packages(spec)
+    if not missing:
+        return spec.description
+    return (f"{spec.description}\n\nThis install cannot run it locally (missing: {', '.join(missing)}): "
+            f"`{VLM_INSTALL}` adds that, or name a vLLM/SGLang server under Server.")
 
 
 def language_choices() -> list[tuple[str, str]]:
@@ -173,7 +184,7 @@ def build_parse_tab(state: gr.State) -> tuple[gr.File, list[gr.Textbox]]:
         with gr.Column(scale=1):
             upload = gr.File(label="Image or PDF", file_types=UPLOAD_TYPES, type="filepath", elem_id="parse-upload")
             model = gr.Dropdown(models, value=DEFAULT_MODEL, label="Model")
-            model_info = gr.Markdown(get_spec(DEFAULT_MODEL).description)
+            model_info = gr.Markdown(model_description(get_spec(DEFAULT_MODEL)))
             mode = gr.Radio(mode_choices(DEFAULT_MODEL), value=get_spec(DEFAULT_MODEL).default_mode,
                             label="Prompt mode")
             prompt = gr.Textbox("", label="Prompt", placeholder="Ask about the page, e.g. List every date.",
