@@ -39,7 +39,7 @@ def _documented(*statuses: int) -> dict:
     what = {400: "Bad input (file, field, unknown model)", 408: "The request body did not arrive in time",
             413: "Over a limit (bytes, pages, pixels)", 422: "Mode or action not supported by the model",
             500: "Unexpected server error (logged)", 502: "A model server answered badly",
-            503: "Busy (Retry-After) or weights/server unavailable", 504: "A model server timed out",
+            503: "Busy (Retry-After), weights or server unavailable, or the VLM packages not installed", 504: "A model server timed out",
             507: "Out of memory on this document"}
     return {status: {"model": ErrorBody, "description": what[status]} for status in statuses}
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import CATEGORIES, EngineCapabilityError, PageResult, PipelineError, UnknownModelError, UnsupportedModeError, load_pipeline
+from pipelines import CATEGORIES, Element, EngineCapabilityError, PageResult, PipelineError, UnknownModelError, UnsupportedModeError, load_pipeline
 from pipelines.engines.classic import assemble_elements, merge_duplicate_regions
 from pipelines.layout import TextLine
 from tests.pages import LEFT_COLUMN, PARAGRAPHS, RIGHT_COLUMN, TITLE, character_error_rate, single_column_page, two_column_page
@@ -237,12 +237,29 @@ def test_text_only_is_the_pages_text_as_one_element_with_tables_as_rows(classic)
     layout = classic.parse_document(invoice, "layout_all").pages[0]
     text = classic.parse_document(invoice, "text_only").pages[0]
     assert len({e.category for e in layout.elements}) > 2 and any(e.category == "Table" for e in layout.elements)
-    [only] = text.elements
+    furniture = ("Page-header", "Page-footer")
+    [only] = [e for e in text.elements if e.category not in furniture]
     assert only.category == "Text" and "<td>" not in only.text and "INV-2024-0317" in only.text
-    with_text = [e.bbox for e in layout.elements if e.text.strip()]
-    assert only.bbox == (min(b[0] for b in with_text), min(b[1] for b in with_text),
-                         max(b[2] for b in with_text), max(b[3] for b in with_text))
-    # The same words in the same order, a table's row on a line of its own.
+    # Running heads and page numbers stay their own elements, as in layout + text.
+    assert [e for e in text.elements if e.category in furniture] == [e for e in layout.elements if e.category in furniture]
+    body = [e.bbox for e in layout.elements if e.text.strip() and e.category not in furniture]
+    assert only.bbox == (min(b[0] for b in body), min(b[1] for b in body), max(b[2] for b in body), max(b[3] for b in body))
+    # A table's row is a line of its own (a hard break after it), its cells two spaces apart.
     table = next(e for e in layout.elements if e.category == "Table")
     first_row = re.findall(r"<td[^>]*>(.*?)</td>", re.search(r"<tr>(.*?)</tr>", table.text).group(1))
-    assert "  ".join(html.unescape(cell) for cell in first_row) in only.text.splitlines()
+    lines = [line.rstrip().lstrip("\\") for line in only.text.splitlines()]
+    assert "  ".join(html.unescape(cell) for cell in first_row if cell) in lines
+
+
+def test_text_only_table_rows_show_as_text_in_markdown():
+    from pipelines.engines.classic import page_text
+
+    table = ("<table><tr><td>#</td><td>Description</td><td>Qty</td></tr><tr><td>1.</td><td>Pens</td><td>3</td></tr>"
+             "<tr><td></td><td></td></tr><tr><td>- 2</td><td>Ink &amp; nib</td></tr></table>")
+    elements = [Element((10, 5, 90, 15), "Page-header", "Journal"), Element((10, 20, 90, 40), "Text", "Order 7"),
+                Element((10, 50, 90, 90), "Table", table), Element((40, 95, 60, 99), "Page-footer", "3")]
+    header, body, footer = page_text(elements)
+    assert (header.category, footer.category) == ("Page-header", "Page-footer")
+    # No row may become a heading or a list item; empty rows vanish; each row ends in a hard break.
+    assert body == Element((10, 20, 90, 90), "Text", "Order 7\n\n\\#  Description  Qty  \n1\\.  Pens  3  \n\\- 2  Ink & nib")
+    assert page_text([Element((0, 0, 5, 5), "Picture", "")]) == []

@@ -107,8 +107,8 @@ class Gathering:
     runs that the scheduler sends together surely overlap, whatever the machine's load; runs
     sent one after another wait out the 10 s and do not."""
 
-    def __init__(self, keys: set[str], size: int):
-        self.keys, self.size, self.started = keys, size, 0
+    def __init__(self, keys: set[str], size: int, timeout_s: float = 10):
+        self.keys, self.size, self.started, self.timeout_s = keys, size, 0, timeout_s
         self.condition = threading.Condition()
 
     def wait(self, key: str) -> None:
@@ -118,7 +118,7 @@ class Gathering:
         with self.condition:
             self.started += 1
             self.condition.notify_all()
-            self.condition.wait_for(lambda: self.started >= self.size, timeout=10)
+            self.condition.wait_for(lambda: self.started >= self.size, timeout=self.timeout_s)
 
 
 class FakePipeline:
@@ -200,7 +200,7 @@ def test_runs_of_classic_go_one_after_another_so_each_time_is_its_own(monkeypatc
 
     log: list = []
     lock = threading.Lock()
-    gathering = Gathering({"classic"}, 2)  # runs sent together would overlap; sent in turn, they wait 10 s
+    gathering = Gathering({"classic"}, 2, timeout_s=2)  # runs sent together would overlap; in turn, each waits 2 s
     monkeypatch.setattr(pipelines.pipeline, "load_pipeline", lambda model: FakePipeline(
         "classic", "classic", log, lock, gathering))
     compare_page(Page(Image.new("RGB", (40, 60), "white"), 0), parse_runs(["classic:layout_all", "classic:text_only"]))

@@ -59,9 +59,20 @@ def test_the_app_serves_classic_and_names_the_vlm_install_without_torch(tmp_path
             "models_tab": {row[0]: row[4] for row in catalogue_rows()},
             "imported": sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers")),
         }))
+        # A model the operator serves from vLLM/SGLang needs none of the VLM packages.
+        import os
+        os.environ["CHATVLMLLM_OPENAI_DOTS_OCR_BASE_URLS"] = "http://127.0.0.1:9/v1"
+        served = {m["key"]: m for m in client.get("/models").json()["models"]}["dots_ocr"]
+        os.environ["CHATVLMLLM_OPENAI_QWEN3_VL_2B_BASE_URLS"] = "http://127.0.0.1:9/v1"
+        print(json.dumps({"served": [served["missing_packages"], model_choice(get_spec("dots_ocr"))[0],
+                                     type(__import__("pipelines").load_pipeline("dots_ocr").engine).__name__,
+                                     list(chat_default())]}))
     """, home=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    *_, last, served = done.stdout.strip().splitlines()
+    seen = json.loads(last)
+    assert json.loads(served)["served"] == [[], "dots.ocr (layout + text, 1.7B) · on a server", "OpenAIEngine",
+                                            ["qwen3_vl_2b", ""]]  # Chat opens on the served chat model
     assert seen["missing"].pop("classic") == []
     assert seen["missing"] and all(missing == VLM for missing in seen["missing"].values())
     status, text = seen["parsed"]

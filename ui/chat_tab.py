@@ -23,10 +23,12 @@ CHAT_MODELS = [model_choice(spec) for spec in list_models() if spec.can_chat]
 def chat_default() -> tuple[str | None, str]:
     """The model the tab opens on: the first chat model that can run now (weights on disk), and a
     plain note when none can."""
+    from pipelines.engines import default_backend
     from pipelines.engines.hf_loading import VLM_INSTALL, missing_packages, weights_status
 
     chat_models = [spec for spec in list_models() if spec.can_chat]
-    ready = [spec for spec in chat_models if not missing_packages(spec) and weights_status(spec) != "download"]
+    ready = [spec for spec in chat_models if default_backend(spec) == "openai"  # served by the operator
+             or (not missing_packages(spec) and weights_status(spec) != "download")]
     if ready:
         return ready[0].key, ""
     if not chat_models:

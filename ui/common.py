@@ -49,9 +49,15 @@ WEIGHTS_NOTE = {"bundled": "runs offline", "local": "weights on disk", "download
 
 def model_choice(spec, label: str | None = None) -> tuple[str, str]:
     """A model list entry that says before the click whether the model can run at once."""
+    from pipelines.engines import default_backend
     from pipelines.engines.hf_loading import missing_packages, weights_status
 
-    note = "needs the VLM install (or a server)" if missing_packages(spec) else WEIGHTS_NOTE[weights_status(spec)]
+    if default_backend(spec) == "openai":  # the operator serves it (CHATVLMLLM_OPENAI_<KEY>_BASE_URLS)
+        note = "on a server"
+    elif missing_packages(spec):
+        note = "needs the VLM install (or a server)"
+    else:
+        note = WEIGHTS_NOTE[weights_status(spec)]
     return f"{label or spec.label} · {note}", spec.key
 
 

@@ -207,21 +207,32 @@ class ClassicEngine:
 
 
 def page_text(elements: list[Element]) -> list[Element]:
-    """Text only: the page's text in reading order as one Text element (as VLMs' text modes give
+    """Text only: the page's body text in reading order as one Text element (as VLMs' text modes give
     it), read with the layout's help (columns, tables) but without its categories; a table becomes
-    a line per row, its cells separated by two spaces."""
-    parts = [(_table_rows(e.text) if e.category == "Table" else e.text) for e in elements if e.text.strip()]
-    if not parts:
-        return []
-    box = union_box([e.bbox for e in elements if e.text.strip()])
-    return [Element(tuple(int(v) for v in box), "Text", "\n\n".join(parts))]
+    a line per row, its cells separated by two spaces. Running heads and page numbers stay their own
+    elements, so dropping headers and footers still works."""
+    furniture = ("Page-header", "Page-footer")
+    body = [e for e in elements if e.text.strip() and e.category not in furniture]
+    headers = [e for e in elements if e.category == "Page-header"]
+    footers = [e for e in elements if e.category == "Page-footer"]
+    if not body:
+        return headers + footers
+    text = "\n\n".join(_table_rows(e.text) if e.category == "Table" else e.text for e in body)
+    box = union_box([e.bbox for e in body])
+    return [*headers, Element(tuple(int(v) for v in box), "Text", text), *footers]
 
 
 def _table_rows(table_html: str) -> str:
-    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", table_html, re.S)
-    return "\n".join("  ".join(html.unescape(re.sub(r"<[^>]+>", "", cell)).strip()
-                               for cell in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S))
-                      for row in rows)
+    """A table's rows as Markdown lines that show as text: a hard break after each, and a leading
+    "#", "-", "1." ... escaped so that a row never becomes a heading or a list item."""
+    rows = []
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table_html, re.S):
+        cells = [html.unescape(re.sub(r"<[^>]+>", "", cell)).strip()
+                 for cell in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S)]
+        line = "  ".join(cell for cell in cells if cell)
+        if line:
+            rows.append(re.sub(r"^(\d+)([.)])", r"\1\\\2", re.sub(r"^([#>+*=|-])", r"\\\1", line)))
+    return "  \n".join(rows)
 
 
 def ocr_runtime() -> str:

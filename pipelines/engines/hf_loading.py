@@ -358,16 +358,21 @@ VLM_INSTALL = "pip install -r requirements-vlm.txt"  # from a checkout; installe
 
 
 def missing_packages(spec: ModelSpec) -> list[str]:
-    """The packages running this model locally needs that this install lacks ([]: none)."""
-    if spec.engine == "classic":
+    """The packages running this model here needs that this install lacks ([]: none). A model the
+    operator serves from vLLM/SGLang (CHATVLMLLM_OPENAI_<KEY>_BASE_URLS) needs none of them."""
+    from . import default_backend
+
+    if spec.engine == "classic" or default_backend(spec) == "openai":
         return []
     return [name for name in VLM_PACKAGES if not _importable(name)]
 
 
 def _importable(name: str) -> bool:
+    # Found, not imported (importing torch takes seconds): a torch that is there but cannot load
+    # still fails later, when the model loads, with that error.
     try:
         return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):  # a broken install counts as missing
+    except (ImportError, ValueError):
         return False
 
 

@@ -24,6 +24,7 @@ CATEGORY_COLOURS: dict[str, tuple[int, int, int]] = {
 
 
 INK_LEVEL = 160  # grey levels below this count as text (or lines, pictures) a label would hide
+LABEL_OVERLAP_COST = 4  # a label hidden under another is worse than the same area of page text
 
 
 def line_width(width: int, height: int) -> int:
@@ -63,7 +64,9 @@ def _label_place(box: tuple[int, int, int, int], label_w: int, label_h: int, wid
                  ink: np.ndarray, placed: list[tuple[int, int, int, int]]) -> tuple[int, int]:
     """Where an element's label goes: of the places around the box (left of it, above it left- or
     right-aligned, right of it, below it) and, last, inside its top corners, the one that hides the
-    fewest dark pixels of the page and overlaps no label placed before; the first of equals."""
+    fewest dark pixels of the page, a pixel of an earlier label counting as LABEL_OVERLAP_COST of
+    them (so labels cover each other only where every other place hides far more text); the
+    first of equals."""
     x1, y1, x2, y2 = box
     candidates = [(x1 - label_w, y1), (x1, y1 - label_h), (x2 - label_w, y1 - label_h), (x2, y1), (x1, y2),
                   (x2 - label_w, y1), (x1, y1)]
@@ -77,7 +80,7 @@ def _label_place(box: tuple[int, int, int, int], label_w: int, label_h: int, wid
         hidden = int(np.count_nonzero(ink[top:bottom, left:right]))
         over_labels = sum(max(0, min(right, r[2]) - max(left, r[0])) * max(0, min(bottom, r[3]) - max(top, r[1]))
                           for r in placed)
-        return hidden + over_labels  # a pixel of another label counts like a pixel of text
+        return hidden + LABEL_OVERLAP_COST * over_labels
 
     return min(on_page, key=cost)  # min keeps the first of equals: the order above
 
