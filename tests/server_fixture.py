@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import traceback
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -144,10 +145,11 @@ class RecordingProxy:
         self.records: list[Record] = []
         self.canned: list[tuple[int, str, bytes]] = []  # (status, content type, body) for the next POSTs
         self.hold_s = 0.0  # each POST waits this long before it is forwarded (a slow link or busy server)
-        # The first `gather` POSTs wait until that many have arrived (or 60 s pass) before any is
-        # forwarded: a deterministic way to see whether a client really sends them together.
+        # After gather_next(n), the next n POSTs wait until all n have arrived (or 60 s pass) before
+        # any is forwarded: a deterministic way to see whether a client really sends them together.
         self.gather = 0
-        self.arrived = 0
+        self.arrived = 0  # POSTs since the last gather_next
+        self.gather_timeout_stacks = ""  # every thread's stack when a gathering timed out
         self.all_arrived = threading.Condition(threading.Lock())
         self.lock = threading.Lock()
         self.sockets: set[socket.socket] = set()
@@ -158,13 +160,24 @@ class RecordingProxy:
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
+    def gather_next(self, count: int) -> None:
+        """The next `count` POSTs wait for each other. (Counting restarts here: the proxy may have
+        served other tests' requests, which must not count towards this gathering.)"""
+        with self.all_arrived:
+            self.gather, self.arrived = count, 0
+
     def _wait_for_the_gathering(self) -> None:
         with self.all_arrived:
             self.arrived += 1
             if self.arrived > self.gather:
                 return
             self.all_arrived.notify_all()
-            self.all_arrived.wait_for(lambda: self.arrived >= self.gather, timeout=60)
+            if not self.all_arrived.wait_for(lambda: self.arrived >= self.gather, timeout=60):
+                # The client never had them all open at once: keep what every thread was doing
+                # then, so a failing test says where the missing request was held up.
+                self.gather_timeout_stacks = "\n".join(
+                    f"--- {thread.name}\n" + "".join(traceback.format_stack(sys._current_frames()[thread.ident]))
+                    for thread in threading.enumerate() if thread.ident in sys._current_frames())
 
     def answer_next(self, status: int, body: bytes | str, content_type: str = "application/json", times: int = 1) -> None:
         """The next `times` POST requests get this answer instead of the server's."""

@@ -63,7 +63,7 @@ def test_classic_batch_writes_every_page_and_the_document_then_resumes(tmp_path,
 def test_openai_backend_sends_pages_concurrently_and_resumes(tmp_path):
     server = shared_twin_server(KEY)
     proxy = RecordingProxy(server.base_url)
-    proxy.gather = 2  # the first two requests wait for each other: sent one after another, they never would
+    proxy.gather_next(2)  # the first two requests wait for each other: sent one after another, they never would
     pdf = write_pdf(tmp_path / "four.pdf", pages=(PAGE_ONE, PAGE_TWO, PAGE_ONE, PAGE_TWO))
     out = tmp_path / "out"
     command = ["parse", str(pdf), "--out", str(out), "--model", KEY, "--backend", "openai",
