@@ -23,18 +23,16 @@ CHAT_MODELS = [model_choice(spec) for spec in list_models() if spec.can_chat]
 def chat_default() -> tuple[str | None, str]:
     """The model the tab opens on: the first chat model that can run now (weights on disk), and a
     plain note when none can."""
-    from pipelines.engines import default_backend
-    from pipelines.engines.hf_loading import VLM_INSTALL, missing_packages, weights_status
+    from pipelines.engines.hf_loading import VLM_INSTALL, readiness
 
     chat_models = [spec for spec in list_models() if spec.can_chat]
-    ready = [spec for spec in chat_models if default_backend(spec) == "openai"  # served by the operator
-             or (not missing_packages(spec) and weights_status(spec) != "download")]
+    ready = [spec for spec in chat_models if readiness(spec) in ("server", "local")]
     if ready:
         return ready[0].key, ""
     if not chat_models:
         return None, "No chat-capable model is in the catalogue."
     first = chat_models[0]
-    if missing_packages(first):
+    if readiness(first) == "packages":
         return first.key, (
             f"Chatting needs a vision-language model (the OCR engine that runs offline cannot chat), and this "
             f"install has no local VLM support: `{VLM_INSTALL}` adds it (a GPU makes it practical; then "

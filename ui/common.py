@@ -44,21 +44,15 @@ CSS = """
 """
 
 
-WEIGHTS_NOTE = {"bundled": "runs offline", "local": "weights on disk", "download": "downloads its weights"}
+READINESS_NOTE = {"bundled": "runs offline", "local": "weights on disk", "download": "downloads its weights",
+                  "server": "on a server", "packages": "needs the VLM install (or a server)"}
 
 
 def model_choice(spec, label: str | None = None) -> tuple[str, str]:
     """A model list entry that says before the click whether the model can run at once."""
-    from pipelines.engines import default_backend
-    from pipelines.engines.hf_loading import missing_packages, weights_status
+    from pipelines.engines.hf_loading import readiness
 
-    if default_backend(spec) == "openai":  # the operator serves it (CHATVLMLLM_OPENAI_<KEY>_BASE_URLS)
-        note = "on a server"
-    elif missing_packages(spec):
-        note = "needs the VLM install (or a server)"
-    else:
-        note = WEIGHTS_NOTE[weights_status(spec)]
-    return f"{label or spec.label} · {note}", spec.key
+    return f"{label or spec.label} · {READINESS_NOTE[readiness(spec)]}", spec.key
 
 
 def mode_choices(model: str) -> list[tuple[str, str]]:

@@ -388,6 +388,16 @@ def require_packages(spec: ModelSpec) -> None:
             f"server through the openai backend (the Server fields in the UI).")
 
 
+def readiness(spec: ModelSpec) -> str:
+    """Whether a model can run now, for the model lists: "server" (the operator serves it),
+    "packages" (the VLM packages are missing here), else its weights_status."""
+    from . import default_backend
+
+    if default_backend(spec) == "openai":
+        return "server"
+    return "packages" if missing_packages(spec) else weights_status(spec)
+
+
 _download_sizes: dict[str, float | None] = {}
 _sizes_lock = threading.Lock()
 
