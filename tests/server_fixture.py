@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import http.client
+import math
 import os
 import shutil
 import socket
@@ -127,8 +128,10 @@ class Record:
 
 
 def max_overlap(records: list[Record]) -> int:
-    """The most requests that were open at the same moment."""
-    events = sorted([(r.started, 1) for r in records] + [(r.ended, -1) for r in records])
+    """The most requests that were open at the same moment. A record the proxy has not closed yet
+    (the client can read the last byte before the proxy's thread notes the end) is still open:
+    counting its unset end (0.0) as the earliest event once lowered the count by one."""
+    events = sorted([(r.started, 1) for r in records] + [(r.ended or math.inf, -1) for r in records])
     open_now = most = 0
     for _, change in events:
         open_now += change

@@ -26,7 +26,7 @@ from pipelines.families.dots import PROMPT_LAYOUT_ALL
 from pipelines.pipeline import FAILED_PAGE, failed_pages
 from tests.app_server import free_port
 from tests.pages import PAGE_ONE, PAGE_TWO, render_page
-from tests.server_fixture import HangingServer, RecordingProxy, max_overlap, shared_twin_server
+from tests.server_fixture import HangingServer, Record, RecordingProxy, max_overlap, shared_twin_server
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
@@ -136,6 +136,14 @@ def test_pages_go_in_flight_together_and_come_back_in_page_order(server, proxy):
     assert done == [(n, 6) for n in range(1, 7)] and sorted(p.page for p in results) == list(range(6))
     # Streamed text comes page by page, in page order, never interleaved.
     assert "".join("".join(streamed).split()) == "".join("".join(p.raw_output for p in result.pages).split())
+
+
+def test_overlap_counts_a_request_the_proxy_has_not_closed_yet():
+    # The client can read a page's last byte before the proxy's thread records the end.
+    closed = [Record("/v1/chat/completions", started=1.0, ended=5.0), Record("/v1/chat/completions", started=2.0, ended=6.0)]
+    still_open = Record("/v1/chat/completions", started=3.0)
+    assert max_overlap(closed + [still_open]) == 3
+    assert max_overlap(closed) == 2
 
 
 def test_several_base_urls_share_the_load(server):
