@@ -238,8 +238,8 @@ class RecordingProxy:
                         self.send_header("Content-Type", content_type)
                         self.send_header("Content-Length", str(len(data)))
                         self.end_headers()
+                        record.status, record.ended = status, time.monotonic()  # before the client can see the end
                         self.wfile.write(data)
-                        record.status = status
                         return
                     if self.command == "POST":
                         proxy._wait_for_the_gathering()
@@ -247,7 +247,7 @@ class RecordingProxy:
                         time.sleep(proxy.hold_s)
                     self._relay(body, record)
                 finally:
-                    record.ended = time.monotonic()
+                    record.ended = record.ended or time.monotonic()
 
             def _relay(self, body: bytes, record: Record):
                 upstream = http.client.HTTPConnection(*proxy.upstream, timeout=120)
@@ -264,6 +264,7 @@ class RecordingProxy:
                 while data := response.read1(65536):
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
                     self.wfile.flush()
+                record.ended = time.monotonic()  # before the client can see the end
                 self.wfile.write(b"0\r\n\r\n")
                 upstream.close()
 
