@@ -23,7 +23,7 @@ from pipelines import (  # noqa: E402
 )
 from pipelines.engines import hf_loading  # noqa: E402
 from pipelines.engines.hf_loading import (  # noqa: E402
-    MODEL_DIRS_ENV, ModelSource, WeightsUnavailableError, resolve_source, translate_load_error,
+    MODEL_DIRS_ENV, ModelSource, WeightsUnavailableError, load_model, resolve_source, translate_load_error,
 )
 from pipelines.engines.transformers_engine import TransformersEngine  # noqa: E402
 from pipelines.families import ImageLimits, get_family  # noqa: E402
@@ -348,6 +348,13 @@ def test_load_unload_and_memory(twin_root):
     assert engine.memory_bytes() == expected > 0
     engine.unload()
     assert engine.memory_bytes() == 0 and engine._loaded is None
+
+
+def test_loading_never_swaps_in_kernels_from_the_hub(twin_root):
+    # transformers kernelizes by default when `kernels` is installed: on CUDA that downloads code
+    # at load time, and offline it failed every load on a GPU (reported as missing weights).
+    model = load_model(resolve_source(get_spec("qwen2_5_vl_3b"), twin_dir("qwen2_5_vl_3b", twin_root)), "cpu").model
+    assert model.use_kernels is False
 
 
 def test_model_dirs_environment_variable_points_at_a_folder(twin_root, monkeypatch):

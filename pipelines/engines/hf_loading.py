@@ -306,6 +306,10 @@ def load_model(source: ModelSource, device: str | None = None) -> LoadedModel:
             auto_class = _auto_class(config, transformers, source.trust_remote_code)
         processor = AutoProcessor.from_pretrained(source.location, **common)
         placement = {"device_map": {"": device}} if device.startswith("cuda") else {}
+        # transformers (5.25 and later, where `kernels` is a dependency) otherwise swaps layers on
+        # CUDA for kernels it downloads from the hub at load: code nobody here reviewed, and offline
+        # the load fails (seen on an H200 with HF_HUB_OFFLINE=1, reported as missing weights).
+        placement["use_kernels"] = False
         try:
             model = auto_class.from_pretrained(source.location, config=config, dtype=dtype,
                                                attn_implementation="sdpa", **placement, **common)
