@@ -357,6 +357,29 @@ def test_loading_never_swaps_in_kernels_from_the_hub(twin_root):
     assert model.use_kernels is False
 
 
+def test_a_cuda_load_keeps_attention_off_cudnn(twin_root, monkeypatch):
+    # cuDNN attention builds a graph for every new sequence length: on an H200 that tripled the
+    # cost of a generated token. Loading for CUDA switches it off (the load itself fails here).
+    import torch
+
+    called = []
+    monkeypatch.setattr(hf_loading, "avoid_cudnn_attention", lambda: called.append(True))
+    source = resolve_source(get_spec("qwen2_5_vl_3b"), twin_dir("qwen2_5_vl_3b", twin_root))
+    with contextlib.suppress(Exception):
+        load_model(source, "cuda")
+    assert called == [True]
+    load_model(source, "cpu")
+    assert called == [True]
+    monkeypatch.undo()
+    enabled = torch.backends.cuda.cudnn_sdp_enabled()
+    try:
+        hf_loading.avoid_cudnn_attention()
+        assert torch.backends.cuda.cudnn_sdp_enabled() is False
+        assert torch.backends.cuda.flash_sdp_enabled() and torch.backends.cuda.mem_efficient_sdp_enabled()
+    finally:
+        torch.backends.cuda.enable_cudnn_sdp(enabled)
+
+
 def test_model_dirs_environment_variable_points_at_a_folder(twin_root, monkeypatch):
     folder = twin_dir("florence2", twin_root)
     monkeypatch.setenv(MODEL_DIRS_ENV, f"other=/nowhere, florence2={folder}")

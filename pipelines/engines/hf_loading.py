@@ -272,6 +272,20 @@ def pick_device(device: str | None) -> str:
     return device
 
 
+def avoid_cudnn_attention() -> None:
+    """Keep PyTorch's SDPA off its cuDNN backend (it keeps flash, memory-efficient and math).
+
+    On Hopper GPUs PyTorch picks cuDNN attention, which builds a cuDNN graph for every new
+    sequence length: every decode step of `generate` (the KV cache grows by one) and every
+    page's prefill and vision tower (each page size is new). On an H200 that made `generate`
+    cost 102 ms a token on lengths met for the first time and 32 ms on the same lengths again
+    (bench/results/generate_overhead_h200.json). Process-wide, like the models it serves.
+    """
+    import torch
+
+    torch.backends.cuda.enable_cudnn_sdp(False)
+
+
 def register_native(family: str) -> bool:
     """Register this package's own implementation of a family's model, if it has one."""
     module = NATIVE_PACKAGES.get(family)
@@ -294,6 +308,8 @@ def load_model(source: ModelSource, device: str | None = None) -> LoadedModel:
     offline = local_files_only(source)
     device = pick_device(device)
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    if device.startswith("cuda"):
+        avoid_cudnn_attention()
     common = {"trust_remote_code": source.trust_remote_code, "local_files_only": offline}
     try:
         if source.trust_remote_code and source.native:
