@@ -139,3 +139,25 @@ def test_readme_headline_of_the_example_set_is_the_row_ci_checks():
                if line.startswith("| `classic:layout_all` |"))
     pass_rate = row.split("|")[3].strip()
     assert f"`classic:layout_all` passes {pass_rate}" in README_ONLY
+
+
+def test_gpu_run_figures():
+    run = results("generation_h200.json")
+    assert run["device"] == "NVIDIA H200 (cuda)"
+    dots = run["models"][0]
+    generate, fast = dots["generate"], dots["fast"]
+    assert (f"| `generate` | {generate['prefill_s']:.3f} | {generate['ms_per_token']:.2f} | {generate['page_s']:.2f} | "
+            f"{generate['peak_gib']:.2f} | – |") in README
+    assert (f"| fast path (`torch.compile`) | {fast['prefill_s']:.3f} | {fast['ms_per_token']:.2f} | {fast['page_s']:.2f} | "
+            f"{fast['peak_gib']:.2f} | {fast['first_call_s']:.1f} |") in README
+    ratio = f"{generate['page_s'] / fast['page_s']:.1f}x"
+    assert f"**{ratio}**" in README_ONLY and f"in {fast['page_s']:.2f} s, against {generate['page_s']:.2f} s" in README_ONLY
+    assert f"compiling for {fast['first_call_s']:.0f} s" in README and f"after {fast['first_call_s']:.0f} s" in README_ONLY
+    assert f"its {len(fast['warm_up_shapes'])} warm-up shapes" in README
+    assert f"first differed at token {dots['divergence']['fast_vs_generate_batch1']}" in README
+    assert dots["skipped"] == ["CUDA graphs", "batch 1", "batch 8", "batch 32", "job"]
+    overhead = results("generate_overhead_h200.json")
+    ms = overhead["ms_per_token"]
+    assert overhead["cudnn_attention"] is True and overhead["tokens"] == 80
+    assert (f"**{ms['project_generate']:.2f} ms/token**" in README
+            and f"took {ms['plain_generate']:.1f}, and a bare loop of forward calls {ms['bare_loop_sync']:.2f}" in README)

@@ -1,0 +1,47 @@
+"""The GPU check scripts run end to end (here on the CPU, on toy sizes), so that a GPU session
+spends its minutes measuring, not finding a typo."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
+
+def run(script: str, *args: str) -> None:
+    done = subprocess.run([sys.executable, str(REPO / "bench" / script), *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_cuda_smoke_parses_the_pdf_with_each_decoding(tmp_path):
+    run("cuda_smoke.py", "--models", "qwen2_5_vl_3b", "--out", str(tmp_path), "--name", "smoke")
+    rows = json.loads((tmp_path / "smoke.json").read_text())
+    assert [(r["model"], r["decoding"]) for r in rows] == [("qwen2_5_vl_3b", "generate"), ("qwen2_5_vl_3b", "fast")]
+    for row in rows:
+        assert "error" not in row, row.get("trace")
+        assert (row["device"], row["pages"], row["failed"]) == ("cpu", 2, [])
+        assert [t["generated"] for t in row["tokens"]] == [48, 48]
+    assert rows[0]["raw"] == rows[1]["raw"]  # fp32: the fast path writes what generate writes
+
+
+def test_generate_overhead_measures_four_ways_with_cudnn_attention_off(tmp_path):
+    run("generate_overhead.py", "--tokens", "6", "--out", str(tmp_path), "--name", "overhead")
+    saved = json.loads((tmp_path / "overhead.json").read_text())
+    assert list(saved["ms_per_token"]) == ["project_generate", "plain_generate", "plain_generate_no_mask",
+                                          "bare_loop_sync"]
+    assert all(value > 0 for value in saved["ms_per_token"].values())
+    assert saved["cudnn_attention"] is False and saved["tokens"] == 6
+
+
+def test_the_committed_gpu_runs_hold_what_the_docs_quote():
+    smoke = json.loads((REPO / "bench/results/cuda_smoke_h200.json").read_text())
+    assert {r["model"] for r in smoke} == {"qwen2_5_vl_3b", "dots_ocr", "qwen3_vl_2b", "qwen2_vl_2b", "glm_ocr",
+                                          "paddleocr_vl", "lighton_ocr", "got_ocr2", "florence2"}
+    assert all(r["device"] == "cuda" and r["dtype"] == "torch.bfloat16" and r["failed"] == [] and r["pages"] == 2
+               for r in smoke)
