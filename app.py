@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import logging
 import os
+import threading
 
 with contextlib.suppress(ImportError):  # on a ZeroGPU Space, `spaces` must patch torch before it loads
     import spaces  # noqa: F401
@@ -21,7 +22,7 @@ from pipelines.api import create_rest_app
 from pipelines.http_guards import header_timeout_protocol
 from ui import storage
 from ui.chat_tab import build_chat_tab, chat_api
-from ui.common import CSS, MODEL_DIRS_ENV, MODEL_EVENTS, model_event, share_upload
+from ui.common import CSS, MODEL_DIRS_ENV, MODEL_EVENTS, ModelLists, learn_download_sizes, model_event, share_upload
 from ui.compare_tab import build_compare_tab, compare_api
 from ui.evaluate_tab import build_evaluate_tab
 from ui.models_tab import build_models_tab
@@ -34,18 +35,20 @@ def build_demo() -> gr.Blocks:
         gr.Markdown("# ChatVLMLLM\nRead scanned pages, photos and PDFs: layout boxes, Markdown and JSON; chat "
                     "about a page, compare models, read a marked region.")
         state = gr.State(None)
+        model_lists = ModelLists()
         with gr.Tab("Parse"):
-            upload, server = build_parse_tab(state)
+            upload, server = build_parse_tab(model_lists, state)
         with gr.Tab("Chat"):
-            chat_file = build_chat_tab(state, server)
+            chat_file = build_chat_tab(model_lists, state, server)
         with gr.Tab("Compare"):
-            compare_file = build_compare_tab(server)
+            compare_file = build_compare_tab(model_lists, server)
         with gr.Tab("Region"):
-            region_file = build_region_tab(server)
+            region_file = build_region_tab(model_lists, server)
         with gr.Tab("Evaluate"):
-            build_evaluate_tab()
+            build_evaluate_tab(model_lists)
         with gr.Tab("Models"):
             build_models_tab(demo)
+        model_lists.refresh_on_load(demo)
         upload.change(share_upload, upload, [chat_file, compare_file, region_file], api_visibility="private")
         # Endpoints for gradio_client (the UI's own events above are private).
         gr.api(model_event(chat_api), api_name="chat", **MODEL_EVENTS)
@@ -57,6 +60,10 @@ def build_demo() -> gr.Blocks:
 def create_app():
     """The FastAPI app: REST routes plus the Gradio UI mounted at /."""
     demo = build_demo().queue(max_size=32, default_concurrency_limit=2)
+    from pipelines.engines.hf_loading import hub_offline
+
+    if not hub_offline():  # the model lists name download sizes once the hub has told them
+        threading.Thread(target=learn_download_sizes, name="learn-download-sizes", daemon=True).start()
     limits = Limits()
     rest = create_rest_app(limits, make_room=storage.make_room)
     storage.pin_existing()  # the examples Gradio cached while the UI was built stay

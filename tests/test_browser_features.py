@@ -101,8 +101,9 @@ def test_compare_tab_shows_a_column_per_run(page, feature):
     page.locator("#parse-upload input[type=file]").set_input_files(str(feature.png))
     page.get_by_role("tab", name="Compare").click()
     page.locator('#compare-file [aria-label="page.png"]').wait_for()
-    choose_run(page, "qwen2_vl_2b · Text only")
-    choose_run(page, "got_ocr2 · Text only")
+    # The run list says whether each model can run here: these twins are folders on disk.
+    choose_run(page, "qwen2_vl_2b · Text only · weights on disk")
+    choose_run(page, "got_ocr2 · Text only · weights on disk")
     page.keyboard.press("Escape")
     open_advanced_and_set(page, "compare-max-tokens", "16")
     page.locator("#compare-button").click()

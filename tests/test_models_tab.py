@@ -44,3 +44,30 @@ def test_downloading_is_for_the_operator_and_says_what_to_run_without_a_hub(no_h
     assert message.startswith("**classic** needs no download") and len(rows) > 1
     with pytest.raises(gr.Error, match="Unknown model"):
         download_model("../../etc", "s3cret")
+
+
+def test_model_lists_name_a_download_size_once_the_hub_told_it_and_refresh_when_a_page_opens(no_hub, monkeypatch):
+    import app
+    from pipelines import get_spec
+    from pipelines.engines import hf_loading
+    from ui.common import learn_download_sizes, model_choice, run_choices_noted
+
+    monkeypatch.setattr(hf_loading, "_download_sizes", {})
+    dots = get_spec("dots_ocr")
+    learn_download_sizes()  # the hub cannot be reached: nothing is learnt, and the lists say so
+    assert hf_loading.known_download_gb(dots) is None
+    assert model_choice(dots) == (f"{dots.label} · downloads its weights", "dots_ocr")
+    demo = app.build_demo()
+    [refresh] = [f for f in demo.fns.values() if f.fn is not None and f.fn.__name__ == "refreshed"]
+    assert refresh.queue is False and refresh.api_visibility == "private"
+    assert [o.elem_id for o in refresh.outputs] == [None, "chat-model", "compare-runs", "region-model", "eval-runs"]
+    # Later the hub answers (the app asks once, in the background): a page opened now shows it.
+    hf_loading._download_sizes[dots.hub_id] = 6.08
+    hf_loading._download_sizes[get_spec("qwen2_vl_2b").hub_id] = 4.42
+    parse, chat, compare, region, evaluate = refresh.fn()
+    assert (f"{dots.label} · downloads 6.1 GB", "dots_ocr") in parse["choices"]
+    assert (f"{get_spec('qwen2_vl_2b').label} · downloads 4.4 GB", "qwen2_vl_2b") in chat["choices"]
+    assert ("dots_ocr · Layout + text · downloads 6.1 GB", "dots_ocr:layout_all") in compare["choices"]
+    assert ("classic · Text only · runs offline", "classic:text_only") in evaluate["choices"]
+    assert compare["choices"] == run_choices_noted() and "value" not in compare  # what the user picked stays
+    assert any(label.startswith("dots.ocr") and label.endswith("· downloads 6.1 GB") for label, _ in region["choices"])

@@ -12,12 +12,13 @@ from pipelines import DocumentResult, list_models, load_pipeline
 from pipelines.chat import CHAT_PRESETS, answer_markdown, page_text_of
 from pipelines.render.draw import draw_elements
 from ui.common import (
-    model_choice, model_event, run_with_stop, stop_cancels, uploaded_file,
+    model_choice, model_event, ModelLists, run_with_stop, stop_cancels, uploaded_file,
     LATEX, MODEL_EVENTS, STREAM_INTERVAL_S, UPLOAD_TYPES, file_digest, load_page, save_image, session_pipeline,
     user_error,
 )
 
-CHAT_MODELS = [model_choice(spec) for spec in list_models() if spec.can_chat]
+def chat_models() -> list[tuple[str, str]]:
+    return [model_choice(spec) for spec in list_models() if spec.can_chat]
 
 
 def chat_default() -> tuple[str | None, str]:
@@ -184,14 +185,15 @@ def chat_api(file: FileData, messages: list[dict], model: str, page: int = 1, pa
     yield {**stream.reply.to_dict(), "done": True}
 
 
-def build_chat_tab(state: gr.State, server: list[gr.Textbox]) -> gr.File:
+def build_chat_tab(model_lists: ModelLists, state: gr.State, server: list[gr.Textbox]) -> gr.File:
     turns = gr.State([])
     with gr.Row():
         with gr.Column(scale=1):
             chat_file = gr.File(label="Document (image or PDF)", file_types=UPLOAD_TYPES, type="filepath",
                                 elem_id="chat-file")
             default_model, readiness = chat_default()
-            model = gr.Dropdown(CHAT_MODELS, value=default_model, label="Model (chat-capable)", elem_id="chat-model")
+            model = gr.Dropdown(chat_models(), value=default_model, label="Model (chat-capable)", elem_id="chat-model")
+            model_lists.add(model, chat_models)
             gr.Markdown(readiness, elem_id="chat-readiness")
             page_number = gr.Number(1, label="Page", precision=0, minimum=1, elem_id="chat-page-number")
             with_page_text = gr.Checkbox(

@@ -4,6 +4,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
@@ -48,11 +50,60 @@ READINESS_NOTE = {"bundled": "runs offline", "local": "weights on disk", "downlo
                   "server": "on a server", "packages": "needs the VLM install (or a server)"}
 
 
+def readiness_note(spec) -> str:
+    """Whether a model can run at once, for the model lists; a download names its size once the
+    hub has told it (never asked here: learn_download_sizes does that, off the page build)."""
+    from pipelines.engines.hf_loading import known_download_gb, readiness
+
+    status = readiness(spec)
+    size = known_download_gb(spec) if status == "download" else None
+    return f"downloads {size:,.1f} GB" if size else READINESS_NOTE[status]
+
+
 def model_choice(spec, label: str | None = None) -> tuple[str, str]:
     """A model list entry that says before the click whether the model can run at once."""
-    from pipelines.engines.hf_loading import readiness
+    return f"{label or spec.label} · {readiness_note(spec)}", spec.key
 
-    return f"{label or spec.label} · {READINESS_NOTE[readiness(spec)]}", spec.key
+
+def run_choices_noted() -> list[tuple[str, str]]:
+    """Compare and Evaluate's run lists ('model:mode'), each saying whether its model can run."""
+    from pipelines.compare import run_choices
+
+    return [(f"{label} · {readiness_note(get_spec(key.partition(':')[0]))}", key) for label, key in run_choices()]
+
+
+_learning = threading.Lock()
+
+
+def learn_download_sizes() -> None:
+    """Ask the hub (where it is reachable; each answer is remembered) for the size of every model
+    that would download its weights. The app runs it once in the background at start."""
+    from pipelines import list_models
+    from pipelines.engines.hf_loading import download_gb, readiness
+
+    with _learning:  # page loads arrive together: one asks, the others then read its answers
+        for spec in list_models():
+            if readiness(spec) == "download":
+                download_gb(spec)
+
+
+class ModelLists:
+    """The UI's model lists, built again in one event whenever a page opens: weights fetched since
+    the app started, and download sizes the hub has told since (learn_download_sizes), show up."""
+
+    def __init__(self) -> None:
+        self.lists: list[tuple[gr.Dropdown, Callable[[], list]]] = []
+
+    def add(self, dropdown: gr.Dropdown, choices: Callable[[], list]) -> None:
+        self.lists.append((dropdown, choices))
+
+    def refresh_on_load(self, demo: gr.Blocks) -> None:
+        def refreshed():
+            return [gr.update(choices=choices()) for _, choices in self.lists]
+
+        # Cheap (no hub request) and run on every page open: kept out of the queue that models wait in.
+        demo.load(refreshed, None, [dropdown for dropdown, _ in self.lists], api_visibility="private",
+                  show_progress="hidden", queue=False)
 
 
 def mode_choices(model: str) -> list[tuple[str, str]]:

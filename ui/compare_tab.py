@@ -9,12 +9,12 @@ import gradio as gr
 from gradio.data_classes import FileData
 
 from pipelines import ParseOptions, PipelineError, load_document
-from pipelines.compare import MAX_RUNS, Comparison, compare_page, parse_runs, run_choices
+from pipelines.compare import MAX_RUNS, Comparison, compare_page, parse_runs
 from pipelines.render.draw import draw_elements
 from pipelines.render.markdown import data_url_picture_ref, page_markdown
 from pipelines.engines.openai_engine import session_base_urls
 from ui.common import (
-    model_event, run_with_stop, stop_cancels, uploaded_file,
+    model_event, ModelLists, run_choices_noted, run_with_stop, stop_cancels, uploaded_file,
     LATEX, MODEL_EVENTS, PAGE_TIME_LIMIT_S, UPLOAD_TYPES, new_work_dir, load_page, save_image, session_pipeline,
     user_error,
 )
@@ -112,15 +112,16 @@ def compare_api(file: FileData, runs: list[str], page: int = 1, max_new_tokens: 
         raise user_error(error, "Comparing") from None
 
 
-def build_compare_tab(server: list[gr.Textbox]) -> gr.File:
+def build_compare_tab(model_lists: ModelLists, server: list[gr.Textbox]) -> gr.File:
     with gr.Row():
         with gr.Column(scale=1):
             compare_file = gr.File(label="Image or PDF", file_types=UPLOAD_TYPES, type="filepath",
                                    elem_id="compare-file")
             page_number = gr.Number(1, label="Page", precision=0, minimum=1)
         with gr.Column(scale=2):
-            runs = gr.Dropdown(run_choices(), value=["classic:layout_all", "classic:text_only"], multiselect=True, max_choices=MAX_RUNS,
+            runs = gr.Dropdown(run_choices_noted(), value=["classic:layout_all", "classic:text_only"], multiselect=True, max_choices=MAX_RUNS,
                                label=f"Runs: 2 to {MAX_RUNS} models or modes", elem_id="compare-runs")
+            model_lists.add(runs, run_choices_noted)
             with gr.Accordion("Advanced", open=False):
                 max_new_tokens = gr.Number(label="Max new tokens (VLMs)", value=None, precision=0,
                                            elem_id="compare-max-tokens")

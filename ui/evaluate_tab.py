@@ -9,12 +9,14 @@ from pathlib import Path
 import gradio as gr
 
 from pipelines import PipelineError
-from pipelines.compare import MAX_RUNS, run_choices
+from pipelines.compare import MAX_RUNS
 from pipelines.documents import DOCUMENT_SUFFIXES
 from pipelines.evaluation import evaluate
 from pipelines.evaluation.runner import find_document, output_path, EvalRun
 from pipelines.evaluation.unit_tests import TYPES, load_tests
-from ui.common import ASSETS, load_page, model_event, new_work_dir, save_image, user_error
+from ui.common import (
+    ASSETS, load_page, model_event, new_work_dir, ModelLists, run_choices_noted, save_image, user_error,
+)
 
 EXAMPLE_TESTS = ASSETS / "eval" / "tests.jsonl"
 EXAMPLE_TRUTH = ASSETS / "eval" / "truth"
@@ -116,7 +118,7 @@ def show_failure(state: dict | None, shown: list[list] | None, event: gr.SelectD
     return image, markdown, f"**{test_id}** ({run_key}): {explanation}\n\n{expected}"
 
 
-def build_evaluate_tab() -> None:
+def build_evaluate_tab(model_lists: ModelLists) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             use_examples = gr.Checkbox(True, label="Use the project's example set (assets/eval: 29 tests, two "
@@ -125,8 +127,9 @@ def build_evaluate_tab() -> None:
                                   f"at most {MAX_FILES} files, {MAX_PAGES} pages",
                             file_count="multiple", type="filepath", elem_id="eval-files")
         with gr.Column(scale=1):
-            runs = gr.Dropdown(run_choices(), value=["classic:layout_all"], multiselect=True, max_choices=MAX_RUNS,
+            runs = gr.Dropdown(run_choices_noted(), value=["classic:layout_all"], multiselect=True, max_choices=MAX_RUNS,
                                label=f"Runs: 1 to {MAX_RUNS} models or modes", elem_id="eval-runs")
+            model_lists.add(runs, run_choices_noted)
             language = gr.Textbox("", label="Language for classic runs (Tesseract codes, e.g. rus+eng; optional)")
             run = gr.Button("Evaluate", variant="primary", elem_id="eval-button")
     scores = gr.Dataframe(headers=SCORE_HEADERS, interactive=False, label="Scores", elem_id="eval-scores")

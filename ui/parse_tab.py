@@ -17,7 +17,7 @@ from pipelines.render.export import export_zip
 from pipelines.render.markdown import data_url_picture_ref, page_markdown
 from pipelines.render.report import timings_markdown
 from ui.common import (
-    model_choice, model_event, run_with_stop, stop_cancels,
+    model_choice, model_event, ModelLists, run_with_stop, stop_cancels,
     ASSETS, EXAMPLES, LATEX, MODEL_EVENTS, PAGE_TIME_LIMIT_S, STREAM_INTERVAL_S, UPLOAD_TYPES, new_work_dir, file_digest, mode_choices,
     parse_region, session_pipeline, user_error,
 )
@@ -176,14 +176,17 @@ def show_page(state: dict | None, page_number, drop_headers_footers: bool):
     return state["annotated"][index], rendered, raw, page.to_dict()
 
 
-def build_parse_tab(state: gr.State) -> tuple[gr.File, list[gr.Textbox]]:
+def build_parse_tab(model_lists: ModelLists, state: gr.State) -> tuple[gr.File, list[gr.Textbox]]:
     """The Parse tab; returns its upload (shared with the other tabs) and its Server fields (base
     URLs, served model name), which every tab's model runs use."""
-    models = [model_choice(spec) for spec in list_models()]
+    def models() -> list[tuple[str, str]]:
+        return [model_choice(spec) for spec in list_models()]
+
     with gr.Row():
         with gr.Column(scale=1):
             upload = gr.File(label="Image or PDF", file_types=UPLOAD_TYPES, type="filepath", elem_id="parse-upload")
-            model = gr.Dropdown(models, value=DEFAULT_MODEL, label="Model")
+            model = gr.Dropdown(models(), value=DEFAULT_MODEL, label="Model")
+            model_lists.add(model, models)
             model_info = gr.Markdown(model_description(get_spec(DEFAULT_MODEL)))
             mode = gr.Radio(mode_choices(DEFAULT_MODEL), value=get_spec(DEFAULT_MODEL).default_mode,
                             label="Prompt mode")

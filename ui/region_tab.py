@@ -11,15 +11,14 @@ from pipelines.catalogue import DEFAULT_MODEL
 from pipelines.region import box_from_values, display_image, editor_region, format_box, read_region
 from pipelines.render.draw import draw_elements
 from ui.common import (
-    model_choice, model_event, uploaded_file,
+    model_choice, model_event, ModelLists, uploaded_file,
     LATEX, MODEL_EVENTS, PAGE_TIME_LIMIT_S, UPLOAD_TYPES, load_page, parse_region, save_image, session_pipeline,
     user_error,
 )
 
-REGION_MODELS = [
-    model_choice(spec, f"{spec.label} ({'region prompt' if 'region_text' in spec.modes else 'reads the crop'})")
-    for spec in list_models()
-]
+def region_models() -> list[tuple[str, str]]:
+    return [model_choice(spec, f"{spec.label} ({'region prompt' if 'region_text' in spec.modes else 'reads the crop'})")
+            for spec in list_models()]
 
 
 def region_load(file_path, page_number, page_state=None):
@@ -85,14 +84,15 @@ def region_text_api(file: FileData, model: str, box: list[float], page: int = 1,
         raise user_error(error, "Reading the region") from None
 
 
-def build_region_tab(server: list[gr.Textbox]) -> gr.File:
+def build_region_tab(model_lists: ModelLists, server: list[gr.Textbox]) -> gr.File:
     page_state = gr.State(None)
     with gr.Row():
         with gr.Column(scale=1):
             region_file = gr.File(label="Image or PDF", file_types=UPLOAD_TYPES, type="filepath",
                                   elem_id="region-file")
             page_number = gr.Number(1, label="Page", precision=0, minimum=1)
-            model = gr.Dropdown(REGION_MODELS, value=DEFAULT_MODEL, label="Model", elem_id="region-model")
+            model = gr.Dropdown(region_models(), value=DEFAULT_MODEL, label="Model", elem_id="region-model")
+            model_lists.add(model, region_models)
             box = gr.Textbox(label="Region: x1, y1, x2, y2 in page pixels (filled in when you paint)",
                              placeholder="120, 160, 900, 400", elem_id="region-box")
             with gr.Accordion("Advanced", open=False):

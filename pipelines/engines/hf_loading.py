@@ -438,6 +438,12 @@ def weights_status(spec: ModelSpec) -> str:
     return "download"
 
 
+def known_download_gb(spec: ModelSpec) -> float | None:
+    """download_gb's answer where it is already known, without asking the hub."""
+    with _sizes_lock:
+        return _download_sizes.get(spec.hub_id) if spec.hub_id else None
+
+
 def download_gb(spec: ModelSpec) -> float | None:
     """The checkpoint's weight files in GB, as the hub lists them; None where it cannot be asked
     (offline, or unreachable: then known within the probe's few seconds and remembered)."""
