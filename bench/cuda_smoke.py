@@ -29,7 +29,7 @@ from tests.test_dots_native import build_dots_twin  # noqa: E402
 from tests.twins import QWEN_PIXELS, build_twin  # noqa: E402
 
 KEYS = ("qwen2_5_vl_3b", "dots_ocr", "qwen3_vl_2b", "qwen2_vl_2b", "glm_ocr", "paddleocr_vl", "lighton_ocr",
-        "got_ocr2", "florence2")
+        "got_ocr2", "florence2", "deepseek_ocr2")
 FAST = ("qwen2_5_vl_3b",)  # compiling the fast path costs tens of seconds a model
 PDF = REPO / "assets" / "paper_two_column.pdf"
 

@@ -56,6 +56,7 @@ def test_model_lists_name_a_download_size_once_the_hub_told_it_and_refresh_when_
     dots = get_spec("dots_ocr")
     learn_download_sizes()  # the hub cannot be reached: nothing is learnt, and the lists say so
     assert hf_loading.known_download_gb(dots) is None
+    assert hf_loading._download_sizes == {}  # nor remembered: once the hub is back, it is asked again
     assert model_choice(dots) == (f"{dots.label} · downloads its weights", "dots_ocr")
     demo = app.build_demo()
     [refresh] = [f for f in demo.fns.values() if f.fn is not None and f.fn.__name__ == "refreshed"]

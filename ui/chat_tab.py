@@ -17,6 +17,7 @@ from ui.common import (
     user_error,
 )
 
+
 def chat_models() -> list[tuple[str, str]]:
     return [model_choice(spec) for spec in list_models() if spec.can_chat]
 
@@ -26,13 +27,13 @@ def chat_default() -> tuple[str | None, str]:
     plain note when none can."""
     from pipelines.engines.hf_loading import VLM_INSTALL, readiness
 
-    chat_models = [spec for spec in list_models() if spec.can_chat]
-    ready = [spec for spec in chat_models if readiness(spec) in ("server", "local")]
+    chatting = [spec for spec in list_models() if spec.can_chat]
+    ready = [spec for spec in chatting if readiness(spec) in ("server", "local")]
     if ready:
         return ready[0].key, ""
-    if not chat_models:
+    if not chatting:
         return None, "No chat-capable model is in the catalogue."
-    first = chat_models[0]
+    first = chatting[0]
     if readiness(first) == "packages":
         return first.key, (
             f"Chatting needs a vision-language model (the OCR engine that runs offline cannot chat), and this "

@@ -81,7 +81,7 @@ def learn_download_sizes() -> None:
     from pipelines import list_models
     from pipelines.engines.hf_loading import download_gb, readiness
 
-    with _learning:  # page loads arrive together: one asks, the others then read its answers
+    with _learning:  # one asker at a time (each app started in a process starts one)
         for spec in list_models():
             if readiness(spec) == "download":
                 download_gb(spec)
@@ -99,7 +99,11 @@ class ModelLists:
 
     def refresh_on_load(self, demo: gr.Blocks) -> None:
         def refreshed():
-            return [gr.update(choices=choices()) for _, choices in self.lists]
+            try:
+                return [gr.update(choices=choices()) for _, choices in self.lists]
+            except Exception:  # noqa: BLE001 - the lists built at start stay; the page must open
+                logging.getLogger(__name__).exception("rebuilding the model lists failed")
+                return [gr.skip() for _ in self.lists]
 
         # Cheap (no hub request) and run on every page open: kept out of the queue that models wait in.
         demo.load(refreshed, None, [dropdown for dropdown, _ in self.lists], api_visibility="private",

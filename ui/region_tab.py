@@ -16,6 +16,7 @@ from ui.common import (
     user_error,
 )
 
+
 def region_models() -> list[tuple[str, str]]:
     return [model_choice(spec, f"{spec.label} ({'region prompt' if 'region_text' in spec.modes else 'reads the crop'})")
             for spec in list_models()]

@@ -446,22 +446,23 @@ def known_download_gb(spec: ModelSpec) -> float | None:
 
 def download_gb(spec: ModelSpec) -> float | None:
     """The checkpoint's weight files in GB, as the hub lists them; None where it cannot be asked
-    (offline, or unreachable: then known within the probe's few seconds and remembered)."""
+    (offline, or unreachable: then known within the probe's few seconds). Only the hub's answers
+    are remembered, so a hub that was down at start is asked again once it is back."""
     if spec.engine == "classic" or not spec.hub_id:
         return 0.0 if spec.engine == "classic" else None
     with _sizes_lock:
         if spec.hub_id in _download_sizes:
             return _download_sizes[spec.hub_id]
-    size = None
-    if not hub_offline() and hub_reachable():
-        from huggingface_hub import HfApi
+    if hub_offline() or not hub_reachable():
+        return None
+    from huggingface_hub import HfApi
 
-        try:
-            info = HfApi().model_info(spec.hub_id, files_metadata=True, timeout=HUB_PROBE_TIMEOUT_S)
-            weights = [s.size or 0 for s in info.siblings or [] if s.rfilename.endswith((".safetensors", ".bin"))]
-            size = round(sum(weights) / 1e9, 2) if weights else None
-        except Exception:  # noqa: BLE001 - a size we cannot learn is shown as unknown
-            size = None
+    try:
+        info = HfApi().model_info(spec.hub_id, files_metadata=True, timeout=HUB_PROBE_TIMEOUT_S)
+    except Exception:  # noqa: BLE001 - a size we cannot learn now is shown as unknown
+        return None
+    weights = [s.size or 0 for s in info.siblings or [] if s.rfilename.endswith((".safetensors", ".bin"))]
+    size = round(sum(weights) / 1e9, 2) if weights else None
     with _sizes_lock:
         _download_sizes[spec.hub_id] = size
     return size
