@@ -13,7 +13,8 @@ compiled decode step, pages batched by the model's batcher):
   - pages/s on a --job-pages job of --page-tokens tokens per page (fast path measured; generate
     estimated from its largest batch, since running it would take many minutes);
   - peak GPU memory of each measurement; first-call time (compiling the decode shapes);
-  - where greedy outputs first diverge (fast vs generate at batch 1; batched rows vs batch 1);
+  - where greedy outputs first diverge (fast vs generate at batch 1; batched rows vs batch 1), and
+    how close generate's top two logits were there (a near tie that rounding can flip, or not);
   - app overhead per page: intake (PDF render), model inputs, parsing + Markdown + drawing.
 Writes JSON and a Markdown table. --tiny runs toy sizes on the CPU in seconds (a smoke test, in CI).
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import platform
 import sys
 import threading
@@ -176,6 +178,22 @@ def first_divergence(a, b) -> int | None:
         if x != y:
             return index
     return None if len(a) == len(b) else min(len(a), len(b))
+
+
+def near_tie(loaded: LoadedModel, inputs, step: int) -> dict:
+    """How close `generate`'s top two logits were at a decode step: where the paths diverge on a
+    gap smaller than the dtype's spacing at that size, rounding alone can flip the argmax; a wide
+    gap there means the paths computed different logits (a fault, not rounding)."""
+    from pipelines.engines.hf_generation import _greedy_config, _on_device
+
+    with torch.inference_mode():
+        logits = loaded.model.generate(**_on_device(loaded, inputs), generation_config=_greedy_config(loaded, step + 1),
+                                       min_new_tokens=step + 1, output_logits=True,
+                                       return_dict_in_generate=True).logits[step][0].float()
+    first, second = logits.topk(2).values.tolist()
+    spacing = torch.finfo(loaded.dtype).eps * 2.0 ** math.floor(math.log2(max(abs(first), 1e-30)))
+    return {"step": step, "top2_gap": first - second, "top1": first, "dtype_spacing": spacing,
+            "gap_in_spacings": (first - second) / spacing}
 
 
 def repeated(tensors, rows: int):
@@ -332,7 +350,9 @@ def measure(key: str, args, deadline: float) -> dict:
     with Clock(device) as measured:
         quick = decode_batched(batcher, loaded, inputs, n, True)
     report["fast"].update(page_numbers(quick, measured))
-    report["divergence"] = {"fast_vs_generate_batch1": first_divergence(quick.token_ids, naive.token_ids),
+    split = first_divergence(quick.token_ids, naive.token_ids)
+    report["divergence"] = {"fast_vs_generate_batch1": split,
+                            "near_tie": near_tie(loaded, inputs, split) if split is not None and split < n else None,
                             "tokens": n}
     alone = list(quick.token_ids)
     # 2b. on CUDA, the other way to remove launch overhead: the uncompiled step as a CUDA graph.
@@ -444,8 +464,11 @@ def markdown(results: dict) -> str:
                          for name in ("generate", "fast") for b in model[name]["batches"])
         graphs = model.get("fast_graphs")
         extra = f"; CUDA-graphs path vs generate: {graphs['divergence_from_generate']}" if graphs else ""
+        tie = model["divergence"].get("near_tie")
+        gap = (f" (generate's top-2 gap there: {tie['top2_gap']:.3g}, {tie['gap_in_spacings']:.1f}x the "
+               f"{model['dtype']} spacing at that size)") if tie else ""
         lines.append(f"- {model['model']}: fast vs generate at batch 1: "
-                     f"{model['divergence']['fast_vs_generate_batch1']}{extra}; {rows}")
+                     f"{model['divergence']['fast_vs_generate_batch1']}{gap}{extra}; {rows}")
     lines += ["", "App overhead per page (outside the model):", ""]
     for model in results["models"]:
         if "error" in model:

@@ -3,6 +3,7 @@ both paths side by side, and in fp32 the fast path's greedy tokens equal generat
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -73,3 +74,33 @@ def test_real_size_builds_have_the_published_parameter_counts():
         inputs = page_inputs(loaded.processor, CHAT_TEMPLATE, page.image, request.prompt, request.system,
                              request.model_size, request.processor_kwargs)
         assert int((inputs.tensors["input_ids"] == loaded.model.config.image_token_id).sum()) == visual, key
+
+
+def test_near_tie_measures_the_top_two_logits_where_the_paths_split():
+    """What tells rounding from a fault when the paths diverge in bf16 on a GPU: the gap between
+    generate's top two logits at that step, in units of the dtype's spacing there."""
+    import torch
+
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        import generation
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    from pipelines import get_spec, load_document
+    from pipelines.engines.hf_inputs import CHAT_TEMPLATE, page_inputs
+    from pipelines.families import ImageLimits, get_family
+
+    loaded = generation.build("qwen2_vl_2b", True, "cpu", torch.float32)
+    page = load_document(generation.SOURCE, dpi=60, pages="1").pages[0]
+    request = get_family(get_spec("qwen2_vl_2b").family).request("text_only", *page.size,
+                                                                   ImageLimits(*generation.TINY_PIXELS))
+    inputs = page_inputs(loaded.processor, CHAT_TEMPLATE, page.image, request.prompt, request.system,
+                         request.model_size, request.processor_kwargs)
+    tie = generation.near_tie(loaded, inputs, 3)
+    with torch.inference_mode():
+        out = loaded.model.generate(**inputs.tensors, max_new_tokens=4, min_new_tokens=4, do_sample=False,
+                                    output_logits=True, return_dict_in_generate=True)
+    top = out.logits[3][0].float().topk(2).values.tolist()
+    assert tie["step"] == 3 and tie["top1"] == top[0] and tie["top2_gap"] == top[0] - top[1] >= 0
+    assert tie["dtype_spacing"] == torch.finfo(torch.float32).eps * 2.0 ** math.floor(math.log2(abs(top[0])))
+    assert tie["gap_in_spacings"] == tie["top2_gap"] / tie["dtype_spacing"]
