@@ -46,7 +46,8 @@ def test_downloading_is_for_the_operator_and_says_what_to_run_without_a_hub(no_h
         download_model("../../etc", "s3cret")
 
 
-def test_model_lists_name_a_download_size_once_the_hub_told_it_and_refresh_when_a_page_opens(no_hub, monkeypatch):
+def test_model_lists_name_a_download_size_once_the_hub_told_it_and_refresh_when_a_page_opens(no_hub, monkeypatch,
+                                                                                              tmp_path):
     import app
     from pipelines import get_spec
     from pipelines.engines import hf_loading
@@ -61,14 +62,21 @@ def test_model_lists_name_a_download_size_once_the_hub_told_it_and_refresh_when_
     demo = app.build_demo()
     [refresh] = [f for f in demo.fns.values() if f.fn is not None and f.fn.__name__ == "refreshed"]
     assert refresh.queue is False and refresh.api_visibility == "private"
-    assert [o.elem_id for o in refresh.outputs] == [None, "chat-model", "compare-runs", "region-model", "eval-runs"]
+    assert [o.elem_id for o in refresh.outputs] == [None, "chat-model", "chat-readiness", "compare-runs",
+                                                    "region-model", "eval-runs"]
     # Later the hub answers (the app asks once, in the background): a page opened now shows it.
     hf_loading._download_sizes[dots.hub_id] = 6.08
     hf_loading._download_sizes[get_spec("qwen2_vl_2b").hub_id] = 4.42
-    parse, chat, compare, region, evaluate = refresh.fn()
+    parse, chat, chat_note, compare, region, evaluate = refresh.fn()
     assert (f"{dots.label} · downloads 6.1 GB", "dots_ocr") in parse["choices"]
     assert (f"{get_spec('qwen2_vl_2b').label} · downloads 4.4 GB", "qwen2_vl_2b") in chat["choices"]
     assert ("dots_ocr · Layout + text · downloads 6.1 GB", "dots_ocr:layout_all") in compare["choices"]
     assert ("classic · Text only · runs offline", "classic:text_only") in evaluate["choices"]
+    assert chat["value"] == "qwen2_vl_2b" and "The first question downloads **Qwen2-VL 2B" in chat_note
     assert compare["choices"] == run_choices_noted() and "value" not in compare  # what the user picked stays
     assert any(label.startswith("dots.ocr") and label.endswith("· downloads 6.1 GB") for label, _ in region["choices"])
+    # Weights arrive (here: a configured folder): the next page opens on that model, with no warning.
+    monkeypatch.setenv("CHATVLMLLM_MODEL_DIRS", f"qwen2_5_vl_3b={tmp_path}")
+    _, chat, chat_note, *_ = refresh.fn()
+    assert (chat["value"], chat_note) == ("qwen2_5_vl_3b", "")
+    assert (f"{get_spec('qwen2_5_vl_3b').label} · weights on disk", "qwen2_5_vl_3b") in chat["choices"]

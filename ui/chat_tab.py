@@ -194,8 +194,10 @@ def build_chat_tab(model_lists: ModelLists, state: gr.State, server: list[gr.Tex
                                 elem_id="chat-file")
             default_model, readiness = chat_default()
             model = gr.Dropdown(chat_models(), value=default_model, label="Model (chat-capable)", elem_id="chat-model")
-            model_lists.add(model, chat_models)
-            gr.Markdown(readiness, elem_id="chat-readiness")
+            note = gr.Markdown(readiness, elem_id="chat-readiness")
+            # A page opened later opens on what can run then (weights may have arrived since).
+            model_lists.add_update(model, lambda: gr.update(choices=chat_models(), value=chat_default()[0]))
+            model_lists.add_update(note, lambda: chat_default()[1])
             page_number = gr.Number(1, label="Page", precision=0, minimum=1, elem_id="chat-page-number")
             with_page_text = gr.Checkbox(
                 label="Add the page's parsed Markdown as context (the Parse tab's result for this page, "

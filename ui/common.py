@@ -88,25 +88,30 @@ def learn_download_sizes() -> None:
 
 
 class ModelLists:
-    """The UI's model lists, built again in one event whenever a page opens: weights fetched since
-    the app started, and download sizes the hub has told since (learn_download_sizes), show up."""
+    """The UI's model lists (and what depends on them), built again in one event whenever a page
+    opens: weights fetched since the app started, and download sizes the hub has told since
+    (learn_download_sizes), show up."""
 
     def __init__(self) -> None:
-        self.lists: list[tuple[gr.Dropdown, Callable[[], list]]] = []
+        self.parts: list[tuple[gr.components.Component, Callable[[], object]]] = []
 
     def add(self, dropdown: gr.Dropdown, choices: Callable[[], list]) -> None:
-        self.lists.append((dropdown, choices))
+        self.parts.append((dropdown, lambda: gr.update(choices=choices())))
+
+    def add_update(self, component: gr.components.Component, update: Callable[[], object]) -> None:
+        """Any component, with a function that returns its new value or gr.update(...)."""
+        self.parts.append((component, update))
 
     def refresh_on_load(self, demo: gr.Blocks) -> None:
         def refreshed():
             try:
-                return [gr.update(choices=choices()) for _, choices in self.lists]
-            except Exception:  # noqa: BLE001 - the lists built at start stay; the page must open
+                return [update() for _, update in self.parts]
+            except Exception:  # noqa: BLE001 - what was built at start stays; the page must open
                 logging.getLogger(__name__).exception("rebuilding the model lists failed")
-                return [gr.skip() for _ in self.lists]
+                return [gr.skip() for _ in self.parts]
 
         # Cheap (no hub request) and run on every page open: kept out of the queue that models wait in.
-        demo.load(refreshed, None, [dropdown for dropdown, _ in self.lists], api_visibility="private",
+        demo.load(refreshed, None, [component for component, _ in self.parts], api_visibility="private",
                   show_progress="hidden", queue=False)
 
 
