@@ -3,6 +3,7 @@ spends its minutes measuring, not finding a typo."""
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -35,7 +36,9 @@ def test_generate_overhead_measures_four_ways(tmp_path):
     saved = json.loads((tmp_path / "overhead.json").read_text())
     assert list(saved["ms_per_token"]) == ["project_generate", "plain_generate", "plain_generate_no_mask",
                                           "bare_loop_sync"]
-    assert all(value > 0 for value in saved["ms_per_token"].values())
+    # A difference of two timings: on a loaded machine with 6 tokens it can even come out negative,
+    # so only its presence is checked here (speed is for the GPU run to measure).
+    assert all(isinstance(value, float) and math.isfinite(value) for value in saved["ms_per_token"].values())
     assert saved["tokens"] == 6 and saved["model"] == "dots_ocr"
 
 
