@@ -313,7 +313,10 @@ def measure(key: str, args, deadline: float) -> dict:
     # page and the batch-8 sweep only, to keep one run short (not yet run to completion on a GPU).
     batches = args.batches if full else [b for b in args.batches if b <= 8]
     job_pages = args.job_pages if full else 0
-    dtype = torch.float32 if args.tiny or not device.startswith("cuda") else torch.bfloat16
+    if args.dtype != "auto":
+        dtype = getattr(torch, args.dtype)
+    else:
+        dtype = torch.float32 if args.tiny or not device.startswith("cuda") else torch.bfloat16
     report: dict = {"model": key, "dtype": str(dtype).replace("torch.", ""), "skipped": []}
     started = time.perf_counter()
     loaded = build(key, args.tiny, device, dtype, args.layers)
@@ -498,6 +501,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--full-models", default="dots_ocr",
                         help="models measured at every batch size and on the job; the others get batch 1 and 8")
     parser.add_argument("--compile", default="auto", help="auto, inductor, graphs or none")
+    parser.add_argument("--dtype", default="auto", choices=("auto", "bfloat16", "float32"),
+                        help="auto: bf16 on CUDA, fp32 elsewhere (bf16 on the CPU shows bf16 rounding there)")
     parser.add_argument("--budget-s", type=float, default=900,
                         help="skip measurements that would run past this (building and compiling come on top)")
     parser.add_argument("--out", type=Path, default=BENCH / "results")
@@ -518,7 +523,7 @@ def main(argv: list[str] | None = None) -> dict:
         "device": f"{device_name} ({args.device})", "torch": torch.__version__,
         "transformers": metadata.version("transformers"), "cpu_threads": torch.get_num_threads(),
         "cudnn_attention": args.device.startswith("cuda") and torch.backends.cuda.cudnn_sdp_enabled(),
-        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}, "models": [],
+        "args": {k: (_shown(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}, "models": [],
     }
     for key in args.models.split(","):
         print(f"[{key}] measuring", flush=True)
@@ -532,6 +537,14 @@ def main(argv: list[str] | None = None) -> dict:
         _write(results, args)  # after every model: a run cut short keeps what it measured
     print(markdown(results))
     return results
+
+
+def _shown(path: Path) -> str:
+    """A path as the results file records it: relative to the repository where it lies inside."""
+    try:
+        return str(path.resolve().relative_to(REPO))
+    except ValueError:
+        return path.name
 
 
 def _write(results: dict, args) -> None:

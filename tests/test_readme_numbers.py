@@ -161,3 +161,14 @@ def test_gpu_run_figures():
     assert overhead["cudnn_attention"] is True and overhead["tokens"] == 80
     assert (f"**{ms['project_generate']:.2f} ms/token**" in README
             and f"took {ms['plain_generate']:.1f}, and a bare loop of forward calls {ms['bare_loop_sync']:.2f}" in README)
+
+
+def test_bf16_divergence_on_the_cpu():
+    run = {m["model"]: m for m in results("generation_cpu_2layers_bf16.json")["models"]}
+    assert all(m["dtype"] == "bfloat16" for m in run.values())
+    assert run["qwen2_vl_2b"]["divergence"]["fast_vs_generate_batch1"] is None
+    assert run["qwen3_vl_2b"]["divergence"]["fast_vs_generate_batch1"] is None
+    dots = run["dots_ocr"]["divergence"]
+    tie = dots["near_tie"]
+    assert f"dots.ocr split at token {dots['fast_vs_generate_batch1']}" in README
+    assert f"top two logits were {tie['top2_gap']:.4f} apart: **{tie['gap_in_spacings']:.1f}x**" in README
