@@ -307,3 +307,23 @@ def test_evaluate_and_download_events_refuse_strangers(app, secret):
     assert message["success"] is False and "At most 4 runs" in message["output"]["error"], message
     message = queue_call(base, "download_model", ["dots_ocr", ""])
     assert message["success"] is False and "operator action" in message["output"]["error"], message
+
+
+def test_the_page_open_list_rebuild_takes_nothing_from_the_caller(app, secret):
+    """The unqueued load event that rebuilds the model lists is callable by anyone, with any payload:
+    it has no inputs, ignores what is sent, and returns only the catalogue's labels."""
+    base, _ = app
+    config = requests.get(f"{base}/config", timeout=30).json()
+    [event] = [d for d in config["dependencies"] if d.get("api_name") == "refreshed"]
+    assert event["queue"] is False and event["inputs"] == [] and len(event["outputs"]) == 6
+    info = requests.get(f"{base}/gradio_api/info", timeout=30).json()
+    assert "/refreshed" not in info["named_endpoints"]  # not offered to API clients
+    for data in ([], ["x"] * 50, [file_data(secret)], [{"path": "../../etc/passwd"}]):
+        answer = requests.post(f"{base}/gradio_api/run/predict", timeout=30,
+                               json={"data": data, "fn_index": event["id"], "session_hash": "stranger"})
+        assert answer.status_code == 200, answer.text
+        parse, chat, note, compare, region, evaluate = answer.json()["data"]
+        assert ["classic (CPU OCR: PP-OCRv6 + CDLA layout) · runs offline", "classic"] in parse["choices"]
+        assert ["classic · Layout + text · runs offline", "classic:layout_all"] in compare["choices"]
+        assert all(key != "classic" for _, key in chat["choices"])  # classic cannot chat
+        assert str(secret) not in answer.text and "passwd" not in answer.text
