@@ -22,6 +22,11 @@ def chat_models() -> list[tuple[str, str]]:
     return [model_choice(spec) for spec in list_models() if spec.can_chat]
 
 
+def chat_list_and_note() -> tuple[dict, str]:
+    default, note = chat_default()
+    return gr.update(choices=chat_models(), value=default), note
+
+
 def chat_default() -> tuple[str | None, str]:
     """The model the tab opens on: the first chat model that can run now (weights on disk), and a
     plain note when none can."""
@@ -196,8 +201,7 @@ def build_chat_tab(model_lists: ModelLists, state: gr.State, server: list[gr.Tex
             model = gr.Dropdown(chat_models(), value=default_model, label="Model (chat-capable)", elem_id="chat-model")
             note = gr.Markdown(readiness, elem_id="chat-readiness")
             # A page opened later opens on what can run then (weights may have arrived since).
-            model_lists.add_update(model, lambda: gr.update(choices=chat_models(), value=chat_default()[0]))
-            model_lists.add_update(note, lambda: chat_default()[1])
+            model_lists.add_updates([model, note], chat_list_and_note)
             page_number = gr.Number(1, label="Page", precision=0, minimum=1, elem_id="chat-page-number")
             with_page_text = gr.Checkbox(
                 label="Add the page's parsed Markdown as context (the Parse tab's result for this page, "

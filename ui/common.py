@@ -67,9 +67,11 @@ def model_choice(spec, label: str | None = None) -> tuple[str, str]:
 
 def run_choices_noted() -> list[tuple[str, str]]:
     """Compare and Evaluate's run lists ('model:mode'), each saying whether its model can run."""
+    from pipelines import list_models
     from pipelines.compare import run_choices
 
-    return [(f"{label} · {readiness_note(get_spec(key.partition(':')[0]))}", key) for label, key in run_choices()]
+    notes = {spec.key: readiness_note(spec) for spec in list_models()}  # once a model, not once a mode
+    return [(f"{label} · {notes[key.partition(':')[0]]}", key) for label, key in run_choices()]
 
 
 _learning = threading.Lock()
@@ -93,26 +95,27 @@ class ModelLists:
     (learn_download_sizes), show up."""
 
     def __init__(self) -> None:
-        self.parts: list[tuple[gr.components.Component, Callable[[], object]]] = []
+        self.parts: list[tuple[list[gr.components.Component], Callable[[], list | tuple]]] = []
 
     def add(self, dropdown: gr.Dropdown, choices: Callable[[], list]) -> None:
-        self.parts.append((dropdown, lambda: gr.update(choices=choices())))
+        self.parts.append(([dropdown], lambda: [gr.update(choices=choices())]))
 
-    def add_update(self, component: gr.components.Component, update: Callable[[], object]) -> None:
-        """Any component, with a function that returns its new value or gr.update(...)."""
-        self.parts.append((component, update))
+    def add_updates(self, components: list[gr.components.Component], updates: Callable[[], list | tuple]) -> None:
+        """Components rebuilt together: `updates` returns a value or gr.update(...) for each."""
+        self.parts.append((components, updates))
 
     def refresh_on_load(self, demo: gr.Blocks) -> None:
+        components = [c for group, _ in self.parts for c in group]
+
         def refreshed():
             try:
-                return [update() for _, update in self.parts]
+                return [update for _, updates in self.parts for update in updates()]
             except Exception:  # noqa: BLE001 - what was built at start stays; the page must open
                 logging.getLogger(__name__).exception("rebuilding the model lists failed")
-                return [gr.skip() for _ in self.parts]
+                return [gr.skip() for _ in components]
 
         # Cheap (no hub request) and run on every page open: kept out of the queue that models wait in.
-        demo.load(refreshed, None, [component for component, _ in self.parts], api_visibility="private",
-                  show_progress="hidden", queue=False)
+        demo.load(refreshed, None, components, api_visibility="private", show_progress="hidden", queue=False)
 
 
 def mode_choices(model: str) -> list[tuple[str, str]]:

@@ -419,6 +419,7 @@ def readiness(spec: ModelSpec) -> str:
 
 
 _download_sizes: dict[str, float | None] = {}
+_size_failed_until: dict[str, float] = {}  # hub id -> when to ask again after a failed question
 _sizes_lock = threading.Lock()
 
 
@@ -446,13 +447,16 @@ def known_download_gb(spec: ModelSpec) -> float | None:
 
 def download_gb(spec: ModelSpec) -> float | None:
     """The checkpoint's weight files in GB, as the hub lists them; None where it cannot be asked
-    (offline, or unreachable: then known within the probe's few seconds). Only the hub's answers
-    are remembered, so a hub that was down at start is asked again once it is back."""
+    (offline, or unreachable: then known within the probe's few seconds). The hub's answers are
+    remembered; a failed question only for HUB_DOWN_MEMORY_S, so that a hub down at start is asked
+    again later, and GET /models, a public route, never makes the app ask the hub on every call."""
     if spec.engine == "classic" or not spec.hub_id:
         return 0.0 if spec.engine == "classic" else None
     with _sizes_lock:
         if spec.hub_id in _download_sizes:
             return _download_sizes[spec.hub_id]
+        if time.monotonic() < _size_failed_until.get(spec.hub_id, 0.0):
+            return None
     if hub_offline() or not hub_reachable():
         return None
     from huggingface_hub import HfApi
@@ -460,6 +464,8 @@ def download_gb(spec: ModelSpec) -> float | None:
     try:
         info = HfApi().model_info(spec.hub_id, files_metadata=True, timeout=HUB_PROBE_TIMEOUT_S)
     except Exception:  # noqa: BLE001 - a size we cannot learn now is shown as unknown
+        with _sizes_lock:
+            _size_failed_until[spec.hub_id] = time.monotonic() + HUB_DOWN_MEMORY_S
         return None
     weights = [s.size or 0 for s in info.siblings or [] if s.rfilename.endswith((".safetensors", ".bin"))]
     size = round(sum(weights) / 1e9, 2) if weights else None
